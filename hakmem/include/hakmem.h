@@ -1,0 +1,159 @@
+/*
+** hakmem.h: the one public header of hakmem, an embeddable multi-heap allocator.
+**
+** An application creates independent heaps. Any thread may allocate from any heap; each thread
+** keeps a private cache per heap it uses, so the common malloc/free takes no lock and no atomic
+** read-modify-write. A block freed by a thread that does not use its heap travels back through
+** the heap's lock-free remote queue. Destroying a heap releases all of its memory at once.
+**
+** Errors: allocation failure returns NULL with errno set (ENOMEM, or EINVAL for a bad
+** alignment); no function aborts on out-of-memory. Invalid frees go to the error handler
+** (hak_set_error_handler); the default one prints "hakmem: <message>" and aborts.
+*/
+#ifndef HAKMEM_H
+#define HAKMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HAKMEM_VERSION_MAJOR 0
+#define HAKMEM_VERSION_MINOR 1
+
+/* Opaque heap. */
+typedef struct hak_heap_s hak_heap_t;
+
+/* Heap configuration; a zero-initialised struct (or NULL) means defaults. */
+typedef struct hak_heap_config_s {
+  const char *name;   /* copied (first 31 bytes); shown in error messages; NULL = "heap" */
+  size_t limit_bytes; /* cap on held_bytes; 0 = no limit */
+} hak_heap_config_t;
+
+/*
+** Per-heap statistics. Reading them is cheap (a walk over the heap's thread caches, no
+** stop-the-world). What may lag:
+**  - blocks freed by a thread that does not use the heap sit in the remote queue and count as
+**    live until the heap drains it (on an owner's slow path, hak_heap_collect, thread exit);
+**  - counters read while other threads allocate are a snapshot, not an atomic cut.
+** Once every block is freed and the threads that used the heap have exited or called
+** hak_heap_collect, live_bytes and live_blocks are exactly zero.
+*/
+typedef struct hak_heap_stats_s {
+  size_t live_bytes;        /* usable sizes of blocks allocated and not yet freed */
+  size_t live_blocks;       /* number of such blocks */
+  size_t held_bytes;        /* slabs assigned to the heap plus large mappings */
+  size_t peak_held_bytes;   /* highest held_bytes since creation */
+  size_t limit_bytes;       /* current limit, 0 = none */
+  uint64_t alloc_count;     /* successful allocations (realloc that moves counts one) */
+  uint64_t free_count;      /* frees, local and remote */
+  uint64_t remote_free_count; /* frees that came through the remote queue */
+  size_t superslab_count;   /* superslabs owned */
+  size_t large_count;       /* live large blocks */
+} hak_heap_stats_t;
+
+/* Error kinds passed to the error handler as `err`. */
+enum {
+  HAK_ERR_INVALID_POINTER = 1, /* never handed out by hakmem (stack, foreign, wild) */
+  HAK_ERR_INTERIOR_POINTER,    /* points inside or misaligned into a block */
+  HAK_ERR_DOUBLE_FREE,         /* block is already free */
+  HAK_ERR_HEAP_DESTROYED,      /* block of a heap that was destroyed */
+  HAK_ERR_MISUSE,              /* API misuse (e.g. destroying the default heap) */
+  HAK_ERR_CORRUPTION           /* internal check failed (debug/secure builds) */
+};
+
+/*
+** Error handler: called with one of HAK_ERR_*, a one-line message that names the pointer and
+** the reason, and the arg given at registration. If it returns, the failing call returns
+** without touching the block and the heap stays usable. NULL restores the default handler,
+** which writes "hakmem: <msg>\n" to stderr and calls abort().
+*/
+typedef void hak_error_fn(int err, const char *msg, void *arg);
+void hak_set_error_handler(hak_error_fn *fn, void *arg);
+
+/* ---- heaps ---- */
+
+/* New heap. cfg NULL or zeroed = defaults. Returns NULL with errno (ENOMEM) on failure. */
+hak_heap_t *hak_heap_create(const hak_heap_config_t *cfg);
+
+/*
+** Release every block and all memory of the heap, in time proportional to its superslabs and
+** large blocks. Other threads must not use the heap during or after the call (caller's bug);
+** their caches for it are detached. Later frees of its blocks are reported as errors where the
+** memory has not been reused. NULL is a no-op; the default heap cannot be destroyed.
+*/
+void hak_heap_destroy(hak_heap_t *heap);
+
+/*
+** Free every block of the heap at once; the heap stays usable and keeps some memory for reuse
+** (the per-request arena pattern). Same thread rules as hak_heap_destroy.
+*/
+void hak_heap_reset(hak_heap_t *heap);
+
+/* Drain remote frees into the heap; release free memory to the OS (all it can when force). */
+void hak_heap_collect(hak_heap_t *heap, bool force);
+
+void hak_heap_get_stats(hak_heap_t *heap, hak_heap_stats_t *out);
+
+/* Limit on held_bytes (0 = none). Setting a limit below the current holding is allowed: later
+** growth fails until enough is freed. Returns 0, or -1 with errno EINVAL for a NULL heap. */
+int hak_heap_set_limit(hak_heap_t *heap, size_t limit_bytes);
+size_t hak_heap_get_limit(const hak_heap_t *heap);
+
+/* The heap's name as given at creation ("heap" by default). */
+const char *hak_heap_name(const hak_heap_t *heap);
+
+/*
+** Remote-free notification: fn(heap, arg) is called by the freeing thread when a remote free
+** makes the heap's remote queue go from empty to non-empty (so notifications coalesce). It runs
+** on an arbitrary thread and must not free into this heap. NULL fn removes it. Used by event
+** loops to drain on their own thread (see hakmem_uv.h).
+*/
+typedef void hak_remote_notify_fn(hak_heap_t *heap, void *arg);
+void hak_heap_set_remote_notify(hak_heap_t *heap, hak_remote_notify_fn *fn, void *arg);
+
+/* ---- allocation ---- */
+
+/* Size 0 gives a unique freeable block. Every block is 16-byte aligned. NULL + ENOMEM on
+** failure (including sizes near SIZE_MAX and the heap's limit). */
+void *hak_heap_malloc(hak_heap_t *heap, size_t size);
+/* Zeroed; count*size overflow gives NULL + ENOMEM. */
+void *hak_heap_calloc(hak_heap_t *heap, size_t count, size_t size);
+/*
+** p NULL = malloc. size 0 frees p and returns NULL (as glibc). Keeps contents; stays in place
+** when the block's size class allows; p may belong to another heap, and whenever the block has
+** to move it moves into `heap`. On failure returns NULL, errno ENOMEM, p untouched.
+*/
+void *hak_heap_realloc(hak_heap_t *heap, void *p, size_t size);
+/* alignment: any power of two (tested up to 64 MiB). Not a power of two: NULL + EINVAL. */
+void *hak_heap_aligned_alloc(hak_heap_t *heap, size_t alignment, size_t size);
+
+/* Free from any thread, any heap. NULL is a no-op. Invalid pointers go to the error handler. */
+void hak_free(void *p);
+/* Same, with the size the caller asked for (checked in debug builds). */
+void hak_free_sized(void *p, size_t size);
+
+/* Usable size, >= the size asked for; 0 for NULL or anything not a live hakmem block. */
+size_t hak_usable_size(const void *p);
+
+/* The heap owning a live block; NULL for anything else (stack, glibc memory, NULL, freed). */
+hak_heap_t *hak_heap_of(const void *p);
+
+/* ---- the process default heap ---- */
+
+hak_heap_t *hak_default_heap(void);
+void *hak_malloc(size_t size);
+void *hak_calloc(size_t count, size_t size);
+void *hak_realloc(void *p, size_t size);
+void *hak_aligned_alloc(size_t alignment, size_t size);
+
+/* Return this thread's cached blocks of every heap it uses (also done at thread exit). */
+void hak_thread_flush(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HAKMEM_H */
