@@ -1,0 +1,167 @@
+/*
+** hakmem_uv.h: hakmem for libuv programs. Binds a heap to an event loop so that blocks freed on
+** other threads are drained on the loop thread, gives handles (connections) their own recycled
+** heaps, and helps hand blocks between threadpool workers and the loop thread.
+**
+** Conventions are libuv's: functions return 0 or a negative UV_* error code.
+**
+** Thread rules (the "loop thread" is the thread that runs uv_run on the loop):
+**  - hak_uv_loop_bind, hak_uv_loop_unbind, hak_uv_conn_heap, hak_uv_handle_heap, hak_uv_close,
+**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_queue_work, hak_uv_pool_set_max and
+**    hak_uv_loop_stats run on the loop thread only, like the libuv calls they sit beside.
+**  - hak_uv_loop_heap may be called from any thread.
+**  - Blocks of the loop's heap and of connection heaps may be freed (hak_free) on any thread.
+**    A free is *remote* when the freeing thread has no cache for that heap, i.e. it has never
+**    allocated from it (or the heap was reset since). Remote frees go through the heap's
+**    lock-free queue; the first one into an empty queue wakes the loop (uv_async_send, which
+**    coalesces) and the loop thread drains the queue with hak_heap_collect. A thread that also
+**    allocates from the heap frees into its own cache instead: that is allowed and needs no
+**    drain.
+**  - A connection heap is reset when its handle has closed *and* every work request queued on
+**    it with hak_uv_queue_work has finished. Blocks of it still held by anyone else at that point
+**    are gone: hand results back to the loop thread before closing.
+*/
+#ifndef HAKMEM_UV_H
+#define HAKMEM_UV_H
+
+#include <hakmem.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- a heap bound to a loop ---- */
+
+/*
+** Bind heap to loop: remote frees of the heap (and of every connection heap taken on this loop)
+** are drained on the loop thread, by an internal uv_async_t woken on the queue's empty to
+** non-empty transition plus a drain in an internal uv_prepare_t. Both handles are unreferenced,
+** so they never keep uv_run alive. loop->data stays the user's. The heap stays the caller's:
+** unbinding does not destroy it.
+** Returns 0; UV_EINVAL for a NULL argument; UV_EBUSY if the loop is already bound; UV_ENOMEM.
+*/
+int hak_uv_loop_bind(uv_loop_t *loop, hak_heap_t *heap);
+
+/*
+** Undo hak_uv_loop_bind: stops notifications, drains once, destroys the idle connection heaps
+** and closes the internal handles. Run the loop once more (uv_run) before uv_loop_close so the
+** close callbacks run, as for any libuv handle. The loop may be bound again at once.
+** Returns 0; UV_EINVAL if the loop is not bound; UV_EBUSY while connection heaps are still
+** attached to open handles or in use by queued work (close those handles first).
+*/
+int hak_uv_loop_unbind(uv_loop_t *loop);
+
+/* The heap bound to loop, or NULL. Any thread. */
+hak_heap_t *hak_uv_loop_heap(const uv_loop_t *loop);
+
+/*
+** An alloc_cb for uv_read_start / uv_udp_recv_start: a block of `suggested` bytes from the
+** handle's connection heap if it has one, else from the loop's heap. Free buf->base with
+** hak_free (from any thread). If the loop is not bound or memory runs out, buf gets a NULL base
+** and length 0, so libuv reports UV_ENOBUFS to the read callback.
+*/
+void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
+/* ---- per-connection heaps ----
+**
+** The common case is three lines:
+**
+**   hak_uv_conn_heap((uv_handle_t *)client);                 after uv_accept
+**   uv_read_start((uv_stream_t *)client, hak_uv_alloc_cb, on_read);
+**   hak_uv_close((uv_handle_t *)client, on_close);           instead of uv_close
+**
+** Heaps come from a pool kept per loop; hak_uv_close returns the heap to the pool (reset) right
+** after on_close has run, so on_close may still use and free blocks of it.
+*/
+
+/*
+** The handle's connection heap, attaching one from the loop's pool (or a new one) the first
+** time. The handle is only a key: its data field is not touched. Returns NULL if the loop is
+** not bound or no heap could be created.
+*/
+hak_heap_t *hak_uv_conn_heap(uv_handle_t *handle);
+
+/* The handle's connection heap if it has one, else NULL. Never attaches. */
+hak_heap_t *hak_uv_handle_heap(const uv_handle_t *handle);
+
+/*
+** uv_close(handle, close_cb), then, after close_cb has run, the handle's connection heap (if
+** any) is reset and returned to the pool, or later when the last work request queued on it
+** with hak_uv_queue_work has finished. close_cb may be NULL. A handle with a connection heap
+** must be closed with this function (or hak_uv_conn_release after its own close): the heap is
+** keyed by the handle's address, which libuv may hand to a new handle after it is freed.
+*/
+void hak_uv_close(uv_handle_t *handle, uv_close_cb close_cb);
+
+/*
+** Detach the handle's connection heap now, without closing the handle: reset and back to the
+** pool (or later, after its queued work has finished). Returns 0, or UV_EINVAL if the handle has
+** none.
+*/
+int hak_uv_conn_release(uv_handle_t *handle);
+
+/* Keep at most max_idle reset heaps in the loop's pool (default 16); extra ones are destroyed. */
+int hak_uv_pool_set_max(uv_loop_t *loop, size_t max_idle);
+
+/* ---- worker handoff ----
+**
+** hak_uv_queue_work is uv_queue_work that also tells the work which heap to use and keeps that
+** heap alive until the after-work callback has run (even if the handle is closed meanwhile).
+** Both directions:
+**  - loop to worker: blocks allocated on the loop thread may be freed by the worker; as long as
+**    the worker has not allocated from that heap they are remote frees, drained on the loop;
+**  - worker to loop: the work callback may allocate from req->heap and leave the result in the
+**    request; the after-work callback (loop thread) consumes and frees it. The worker thread then
+**    holds a cache for that heap: its later frees of the heap's blocks are local to it.
+** Inside the callbacks, hak_uv_work_of(uv_req) gives the hak_uv_work_t back.
+*/
+typedef struct hak_uv_work_s {
+  uv_work_t req;                  /* libuv's request; req.data is free for the user */
+  void *data;                     /* also free for the user */
+  hak_heap_t *heap;               /* set by hak_uv_queue_work: the handle's heap or the loop's */
+  uv_after_work_cb after_work_cb; /* private */
+  void *conn_;                    /* private */
+} hak_uv_work_t;
+
+/*
+** Queue work on loop's threadpool. owner may be NULL (work uses the loop's heap) or a handle on
+** that loop (work uses its connection heap if it has one). Returns 0, UV_EINVAL if the loop is
+** not bound or an argument is NULL, or uv_queue_work's error.
+*/
+int hak_uv_queue_work(uv_loop_t *loop, uv_handle_t *owner, hak_uv_work_t *work,
+                      uv_work_cb work_cb, uv_after_work_cb after_work_cb);
+
+static inline hak_uv_work_t *hak_uv_work_of(uv_work_t *req) { return (hak_uv_work_t *)req; }
+
+/* ---- routing libuv's own allocations ---- */
+
+/*
+** uv_replace_allocator with functions on heap: libuv's internal malloc, realloc, calloc and free
+** go to heap (the free preserves errno, as libuv requires). Call it before any other libuv call,
+** and never destroy the heap afterwards. Returns 0, or UV_EINVAL for a NULL heap or if libuv
+** refuses.
+*/
+int hak_uv_replace_allocator(hak_heap_t *heap);
+
+/* ---- introspection ---- */
+
+typedef struct hak_uv_stats_s {
+  uint64_t wakeups;           /* async callbacks run (notifications coalesce into these) */
+  uint64_t drains;            /* hak_heap_collect calls made by the binding */
+  uv_thread_t drain_thread;   /* thread that ran the last drain (the loop thread) */
+  size_t conn_heaps_attached; /* attached to a handle or kept alive by queued work */
+  size_t pool_idle;           /* reset heaps waiting in the pool */
+  size_t pool_idle_held_bytes; /* held_bytes summed over those */
+  uint64_t conn_heaps_created; /* pool misses */
+  uint64_t conn_heaps_reused;  /* pool hits */
+  uint64_t conn_heaps_reset;   /* heaps returned to the pool or destroyed after a close */
+} hak_uv_stats_t;
+
+/* Returns 0, or UV_EINVAL if the loop is not bound. */
+int hak_uv_loop_stats(const uv_loop_t *loop, hak_uv_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HAKMEM_UV_H */
