@@ -1,0 +1,225 @@
+/* alloc.c: the public allocation entry points: the fast paths (inline from the boxes) and
+** their out-of-line slow cases. */
+#include <errno.h>
+#include <string.h>
+
+#include "error.h"
+#include "hakmem.h"
+#include "heap.h"
+#include "large.h"
+#include "ptr_bridge.h"
+#include "remote_queue.h"
+#include "size_class.h"
+#include "slab.h"
+#include "tcache.h"
+
+/* ---- malloc ---- */
+
+static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
+  if (HAK_UNLIKELY(h == NULL)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  hak__tcache_t *tc = hak__tcache_attach(h);
+  if (tc) return hak__base_to_user(hak__tcache_refill(tc, h, cls));
+  /* No cache could be made: take one block straight from the slabs. */
+  hak__block_t *b = NULL;
+  pthread_mutex_lock(&h->lock);
+  if (hak__slab_take(h, cls, 1, &b) == 1) h->cls_allocs[cls]++;
+  pthread_mutex_unlock(&h->lock);
+  if (!b) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  b->key = 0;
+  return hak__base_to_user((hak__base_t){ b });
+}
+
+HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
+  hak__tcache_t *tc = h ? hak__tcache_find(h) : NULL;
+  if (HAK_LIKELY(tc != NULL)) {
+    hak__bin_t *bin = &tc->bins[cls];
+    hak__block_t *b = bin->head;
+    if (HAK_LIKELY(b != NULL)) {
+      bin->head = b->next;
+      bin->count--;
+      b->key = 0;
+      HAK_COUNTER_ADD(bin->allocs, 1);
+      return hak__base_to_user((hak__base_t){ b });
+    }
+  }
+  return malloc_small_slow(h, cls);
+}
+
+void *hak_heap_malloc(hak_heap_t *h, size_t size) {
+  if (HAK_LIKELY(size <= HAK_SMALL_MAX)) return malloc_small(h, hak__size_to_class(size));
+  if (HAK_UNLIKELY(h == NULL)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return hak__large_alloc(h, size, HAK_MIN_ALIGN, false);
+}
+
+void *hak_heap_calloc(hak_heap_t *h, size_t count, size_t size) {
+  size_t n;
+  if (HAK_UNLIKELY(__builtin_mul_overflow(count, size, &n))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (n > HAK_SMALL_MAX) return h ? hak__large_alloc(h, n, HAK_MIN_ALIGN, true) : NULL;
+  void *p = malloc_small(h, hak__size_to_class(n));
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
+  if (align == 0 || (align & (align - 1))) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (HAK_UNLIKELY(h == NULL)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (align <= HAK_MIN_ALIGN) return hak_heap_malloc(h, size);
+  if (align <= HAK_SMALL_MAX) {
+    int cls = hak__class_for_aligned(size, align);
+    if (cls >= 0) return malloc_small(h, (unsigned)cls);
+  }
+  return hak__large_alloc(h, size, align, false);
+}
+
+/* ---- free ---- */
+
+static HAK_NOINLINE void free_small_slow(hak__loc_t *loc) {
+  hak_heap_t *h = loc->ss->heap;
+  hak__tcache_t *tc = h->slot == HAK_NO_SLOT ? hak__tcache_find_slow(h) : NULL;
+  if (tc) {
+    unsigned cls = loc->slab->cls;
+    hak__bin_t *bin = &tc->bins[cls];
+    loc->base.blk->key = hak__free_key;
+    hak__bin_push(bin, loc->base);
+    HAK_COUNTER_ADD(bin->frees, 1);
+    if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
+    return;
+  }
+  hak__remote_push(h, loc->base);
+}
+
+static HAK_NOINLINE void free_other(hak__loc_t *loc, const char *op, const void *p) {
+  if (loc->kind == HAK_LOC_LARGE) {
+    hak__large_free(loc, op);
+    return;
+  }
+  hak__report(loc->err, op, p, loc->why);
+}
+
+HAK_INLINE void free_impl(void *p, const char *op) {
+  hak__loc_t loc;
+  hak__resolve(hak__uptr_from(p), &loc);
+  if (HAK_LIKELY(loc.kind == HAK_LOC_SMALL)) {
+    hak__block_t *b = loc.base.blk;
+    if (HAK_UNLIKELY(b->key == hak__free_key)) {
+      hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
+      return;
+    }
+    hak_heap_t *h = loc.ss->heap;
+    hak__tcache_t *tc = h->slot < HAK_TLS_SLOTS ? hak__tls_slots[h->slot] : NULL;
+    if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h)) {
+      unsigned cls = loc.slab->cls;
+      hak__bin_t *bin = &tc->bins[cls];
+      b->key = hak__free_key;
+      hak__bin_push(bin, loc.base);
+      HAK_COUNTER_ADD(bin->frees, 1);
+      if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
+      return;
+    }
+    free_small_slow(&loc);
+    return;
+  }
+  free_other(&loc, op, p);
+}
+
+void hak_free(void *p) {
+  if (HAK_UNLIKELY(p == NULL)) return;
+  free_impl(p, "hak_free");
+}
+
+void hak_free_sized(void *p, size_t size) {
+  if (HAK_UNLIKELY(p == NULL)) return;
+#ifdef HAK_DEBUG
+  size_t us = hak_usable_size(p);
+  if (us && size > us) {
+    hak__report(HAK_ERR_CORRUPTION, "hak_free_sized", p, "size larger than the block");
+    return;
+  }
+#else
+  (void)size;
+#endif
+  free_impl(p, "hak_free_sized");
+}
+
+/* ---- queries ---- */
+
+/* A live block's location, or NULL kind BAD. */
+static bool resolve_live(const void *p, hak__loc_t *loc) {
+  if (!p) return false;
+  hak__resolve(hak__uptr_from(p), loc);
+  if (loc->kind == HAK_LOC_SMALL) return loc->base.blk->key != hak__free_key && loc->ss->heap;
+  if (loc->kind == HAK_LOC_LARGE) return loc->large->state == HAK_LARGE_LIVE;
+  return false;
+}
+
+size_t hak_usable_size(const void *p) {
+  hak__loc_t loc;
+  return resolve_live(p, &loc) ? hak__loc_usable(&loc) : 0;
+}
+
+hak_heap_t *hak_heap_of(const void *p) {
+  hak__loc_t loc;
+  if (!resolve_live(p, &loc)) return NULL;
+  return loc.kind == HAK_LOC_SMALL ? loc.ss->heap : loc.large->heap;
+}
+
+/* ---- realloc ---- */
+
+void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
+  if (p == NULL) return hak_heap_malloc(h, size);
+  if (size == 0) {
+    hak_free(p);
+    return NULL;
+  }
+  hak__loc_t loc;
+  hak__resolve(hak__uptr_from(p), &loc);
+  if (loc.kind == HAK_LOC_BAD ||
+      (loc.kind == HAK_LOC_SMALL && loc.base.blk->key == hak__free_key) ||
+      (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
+    if (loc.kind == HAK_LOC_BAD) hak__report(loc.err, "hak_heap_realloc", p, loc.why);
+    else hak__report(HAK_ERR_DOUBLE_FREE, "hak_heap_realloc", p, "realloc of a freed block");
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t usable = hak__loc_usable(&loc);
+  if (loc.kind == HAK_LOC_SMALL) {
+    /* In place while the request still maps to this class or a smaller one within half. */
+    if (size <= usable && size > usable / 2) return p;
+    if (size <= usable && usable <= 64) return p;
+  } else {
+    if (size <= usable && size >= usable / 2) return p;
+    if (size > usable && loc.large->heap == h && hak__large_resize(&loc, size)) return p;
+  }
+  void *q = hak_heap_malloc(h, size);
+  if (!q) return NULL;
+  memcpy(q, p, size < usable ? size : usable);
+  hak_free(p);
+  return q;
+}
+
+/* ---- default heap ---- */
+
+void *hak_malloc(size_t size) { return hak_heap_malloc(hak__default_heap(), size); }
+void *hak_calloc(size_t n, size_t size) { return hak_heap_calloc(hak__default_heap(), n, size); }
+void *hak_realloc(void *p, size_t size) { return hak_heap_realloc(hak__default_heap(), p, size); }
+void *hak_aligned_alloc(size_t align, size_t size) {
+  return hak_heap_aligned_alloc(hak__default_heap(), align, size);
+}

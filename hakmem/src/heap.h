@@ -1,0 +1,20 @@
+/*
+** heap.h: the heap box's internal side: process initialisation and the default heap.
+*/
+#ifndef HAK_HEAP_H
+#define HAK_HEAP_H
+
+#include "types.h"
+
+extern hak_heap_t *hak__default; /* NULL until first use */
+hak_heap_t *hak__default_init(void);
+
+HAK_INLINE hak_heap_t *hak__default_heap(void) {
+  hak_heap_t *h = hak__default;
+  return HAK_LIKELY(h != NULL) ? h : hak__default_init();
+}
+
+/* Drain h's remote queue without a thread cache (heap lock taken inside). */
+size_t hak__heap_drain_to_slabs(hak_heap_t *h);
+
+#endif

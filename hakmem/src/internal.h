@@ -1,0 +1,52 @@
+/*
+** internal.h: shared macros and constants of the hakmem boxes. No state, no functions with
+** side effects. Every geometry constant the design depends on is here, with its static checks.
+*/
+#ifndef HAK_INTERNAL_H
+#define HAK_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HAK_NOINLINE __attribute__((noinline))
+#define HAK_INLINE static inline __attribute__((always_inline))
+#define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
+#define HAK_CACHELINE 64
+
+/* Geometry: a superslab is 4 MiB, naturally aligned, cut into 64 slabs of 64 KiB. Slab 0 holds
+** the superslab header and all slab metadata, so user blocks never share a page with metadata. */
+#define HAK_SLAB_SHIFT 16
+#define HAK_SLAB_SIZE ((size_t)1 << HAK_SLAB_SHIFT)
+#define HAK_SS_SHIFT 22
+#define HAK_SS_SIZE ((size_t)1 << HAK_SS_SHIFT)
+#define HAK_SS_MASK (HAK_SS_SIZE - 1)
+#define HAK_SLABS_PER_SS ((int)(HAK_SS_SIZE / HAK_SLAB_SIZE))
+
+/* Size classes: 16..128 in steps of 16, then 4 classes per doubling up to 32 KiB. */
+#define HAK_CLASSES 40
+#define HAK_SMALL_MAX ((size_t)32768)
+#define HAK_MIN_ALIGN 16
+
+/* Thread-cache slots: a heap created while fewer than HAK_TLS_SLOTS heaps live gets a slot and
+** its thread caches are found with one indexed load; later heaps use a per-thread list. */
+#define HAK_TLS_SLOTS 128
+#define HAK_NO_SLOT UINT32_MAX
+
+/* Relaxed counters: written only by their owner thread, read by any thread for stats.
+** On x86 these compile to a plain load/add/store, no lock prefix. */
+#define HAK_COUNTER_ADD(c, n) \
+  atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n), \
+                        memory_order_relaxed)
+#define HAK_COUNTER_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+#ifdef HAK_DEBUG
+#include <assert.h>
+#define HAK_ASSERT(x) assert(x)
+#else
+#define HAK_ASSERT(x) ((void)0)
+#endif
+
+#endif

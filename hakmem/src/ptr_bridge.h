@@ -1,0 +1,85 @@
+/*
+** ptr_bridge.h: the pointer bridge box. The only code that turns addresses into (superslab,
+** slab index, slab metadata, size class) and back, and the only place where a user pointer
+** becomes a block base or the reverse. Lookups go through the address registry, so a wild
+** pointer is classified without touching memory hakmem does not own.
+*/
+#ifndef HAK_PTR_BRIDGE_H
+#define HAK_PTR_BRIDGE_H
+
+#include "ptr.h"
+#include "registry.h"
+#include "types.h"
+
+/* Result of resolving a user pointer. */
+typedef enum {
+  HAK_LOC_SMALL = 0,   /* a carved block of an assigned slab (may still be free: see key) */
+  HAK_LOC_LARGE,       /* the user pointer of a large block (any state) */
+  HAK_LOC_BAD          /* anything else; err/why say what */
+} hak__loc_kind_t;
+
+typedef struct {
+  hak__loc_kind_t kind;
+  int err;                /* HAK_ERR_* when kind == HAK_LOC_BAD */
+  const char *why;
+  hak__superslab_t *ss;
+  hak__slab_t *slab;
+  hak__large_t *large;
+  hak__base_t base;
+} hak__loc_t;
+
+extern uintptr_t hak__free_key; /* random, odd; marks free blocks (word 1) */
+
+/* ---- small blocks ---- */
+
+HAK_INLINE hak__superslab_t *hak__ss_of_base(hak__base_t b) {
+  return (hak__superslab_t *)((uintptr_t)b.blk & ~(uintptr_t)HAK_SS_MASK);
+}
+HAK_INLINE hak__slab_t *hak__slab_of_base(hak__base_t b) {
+  hak__superslab_t *ss = hak__ss_of_base(b);
+  return &ss->slabs[((uintptr_t)b.blk & HAK_SS_MASK) >> HAK_SLAB_SHIFT];
+}
+HAK_INLINE hak__superslab_t *hak__ss_of_slab(const hak__slab_t *s) {
+  return (hak__superslab_t *)((uintptr_t)s & ~(uintptr_t)HAK_SS_MASK);
+}
+HAK_INLINE uintptr_t hak__slab_start(hak__superslab_t *ss, const hak__slab_t *slab) {
+  return (uintptr_t)ss + ((uintptr_t)(slab - ss->slabs) << HAK_SLAB_SHIFT);
+}
+/* The k-th block of a slab. */
+HAK_INLINE hak__base_t hak__slab_block(hak__superslab_t *ss, const hak__slab_t *slab, uint32_t k) {
+  return (hak__base_t){ (hak__block_t *)(hak__slab_start(ss, slab) + (uintptr_t)k * slab->block_size) };
+}
+HAK_INLINE void *hak__base_to_user(hak__base_t b) { return b.blk; }
+
+/*
+** Resolve a user pointer. The fast case (a small block of an assigned slab, at a block
+** boundary, carved) is inline; everything else is classified out of line.
+*/
+void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
+
+HAK_INLINE void hak__resolve(hak__uptr_t u, hak__loc_t *loc) {
+  uintptr_t entry = hak__reg_lookup(u.addr);
+  if (HAK_LIKELY((entry & HAK_REG_TAG_MASK) == HAK_REG_SS)) {
+    hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
+    uintptr_t off = u.addr - (uintptr_t)ss;
+    hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
+    uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
+    uint32_t k = (uint32_t)(((uint64_t)in * slab->recip) >> 32);
+    if (HAK_LIKELY(slab->cls != HAK_SLAB_UNUSED && k * slab->block_size == in &&
+                   k < atomic_load_explicit(&slab->bump, memory_order_relaxed))) {
+      loc->kind = HAK_LOC_SMALL;
+      loc->ss = ss;
+      loc->slab = slab;
+      loc->base = (hak__base_t){ (hak__block_t *)u.addr };
+      return;
+    }
+  }
+  hak__resolve_slow(u, entry, loc);
+}
+
+/* Usable size and user pointer of a resolved block. */
+HAK_INLINE size_t hak__loc_usable(const hak__loc_t *loc) {
+  return loc->kind == HAK_LOC_SMALL ? loc->slab->block_size : loc->large->usable;
+}
+
+#endif

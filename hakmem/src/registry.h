@@ -1,0 +1,42 @@
+/*
+** registry.h: the address registry box. Answers "what hakmem region covers this address?" for
+** any address without touching memory that may be unmapped. Two levels over the 47-bit user
+** address space at 64 KiB granularity: a static top array of lazily created leaves.
+** Entries are tagged words: a superslab header, a large-block header, or a tombstone left when
+** hakmem gave a range back (so late frees into it get a precise message).
+** Writers (map/unmap of regions) are serialised by their callers; readers are lock-free.
+*/
+#ifndef HAK_REGISTRY_H
+#define HAK_REGISTRY_H
+
+#include "internal.h"
+
+#define HAK_REG_GRAN_SHIFT 16
+#define HAK_REG_LEAF_SHIFT 30
+#define HAK_REG_TOP ((size_t)1 << (47 - HAK_REG_LEAF_SHIFT))
+#define HAK_REG_LEAF ((size_t)1 << (HAK_REG_LEAF_SHIFT - HAK_REG_GRAN_SHIFT))
+
+enum {
+  HAK_REG_NONE = 0,
+  HAK_REG_SS = 1,        /* value: superslab header | 1 */
+  HAK_REG_LARGE = 2,     /* value: large header | 2 */
+  HAK_REG_DEAD_SS = 3,   /* a superslab was here and was unmapped */
+  HAK_REG_DEAD_LARGE = 4 /* a large block was here and was unmapped */
+};
+#define HAK_REG_TAG_MASK ((uintptr_t)7)
+
+extern _Atomic(_Atomic uintptr_t *) hak__reg_top[HAK_REG_TOP];
+
+HAK_INLINE uintptr_t hak__reg_lookup(uintptr_t a) {
+  size_t t = a >> HAK_REG_LEAF_SHIFT;
+  if (HAK_UNLIKELY(t >= HAK_REG_TOP)) return 0;
+  _Atomic uintptr_t *leaf = atomic_load_explicit(&hak__reg_top[t], memory_order_acquire);
+  if (HAK_UNLIKELY(leaf == NULL)) return 0;
+  return atomic_load_explicit(&leaf[(a >> HAK_REG_GRAN_SHIFT) & (HAK_REG_LEAF - 1)],
+                              memory_order_acquire);
+}
+
+/* Set every granule of [base, base+size) (64 KiB aligned) to value. 0 on success, -1 ENOMEM. */
+int hak__reg_set(uintptr_t base, size_t size, uintptr_t value);
+
+#endif

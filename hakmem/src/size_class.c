@@ -1,0 +1,18 @@
+/* size_class.c: the class table of the size-class box. */
+#include "size_class.h"
+
+#define G(sh) (5u << (sh)), (6u << (sh)), (7u << (sh)), (8u << (sh))
+const uint32_t hak__class_size[HAK_CLASSES] = {
+  16, 32, 48, 64, 80, 96, 112, 128,
+  G(5), G(6), G(7), G(8), G(9), G(10), G(11), G(12)
+};
+#undef G
+
+_Static_assert(HAK_CLASSES == 40, "class table size");
+
+int hak__class_for_aligned(size_t size, size_t align) {
+  if (size > HAK_SMALL_MAX) return -1;
+  for (unsigned c = hak__size_to_class(size); c < HAK_CLASSES; c++)
+    if (hak__class_size[c] % align == 0) return (int)c;
+  return -1;
+}

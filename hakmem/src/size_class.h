@@ -1,0 +1,30 @@
+/*
+** size_class.h: the size-class box. Maps a request size to a class and a class to its block
+** size and thread-cache limits. Pure functions, no state.
+*/
+#ifndef HAK_SIZE_CLASS_H
+#define HAK_SIZE_CLASS_H
+
+#include "internal.h"
+
+extern const uint32_t hak__class_size[HAK_CLASSES];
+
+/* size must be <= HAK_SMALL_MAX. */
+HAK_INLINE unsigned hak__size_to_class(size_t size) {
+  if (size <= 128) return size == 0 ? 0 : (unsigned)((size - 1) >> 4);
+  size_t s = size - 1;
+  unsigned k = 63u - (unsigned)__builtin_clzll(s); /* 2^k <= s < 2^(k+1), k >= 7 */
+  return 8u + (k - 7u) * 4u + (unsigned)(s >> (k - 2)) - 4u;
+}
+
+/* Most blocks of a class a thread cache keeps before it flushes half of them back. */
+HAK_INLINE uint32_t hak__class_cache_limit(unsigned cls) {
+  uint32_t n = (uint32_t)((128u * 1024u) / hak__class_size[cls]);
+  return n < 8 ? 8 : (n > 512 ? 512 : n);
+}
+
+/* Smallest class whose block size is >= size and a multiple of align (a power of two <= 32K);
+** blocks of such a class are align-aligned because slabs are 64 KiB aligned. -1 if none. */
+int hak__class_for_aligned(size_t size, size_t align);
+
+#endif

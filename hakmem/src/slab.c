@@ -1,0 +1,156 @@
+/* slab.c: slab assignment, carving, block return and release, all under the heap lock. */
+#include "slab.h"
+
+#include <errno.h>
+
+#include "os.h"
+#include "ptr_bridge.h"
+#include "size_class.h"
+#include "superslab.h"
+
+/* Unassigned slabs whose pages stay committed, per heap, before release decommits them. */
+#define HAK_DIRTY_SLABS_MAX 16
+
+static void partial_push(hak_heap_t *h, hak__slab_t *s) {
+  s->prev = NULL;
+  s->next = h->partial[s->cls];
+  if (s->next) s->next->prev = s;
+  h->partial[s->cls] = s;
+  s->in_partial = 1;
+}
+
+static void partial_remove(hak_heap_t *h, hak__slab_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else h->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->in_partial = 0;
+}
+
+static hak__slab_t *assign(hak_heap_t *h, unsigned cls) {
+  if (h->limit && h->held + HAK_SLAB_SIZE > h->limit) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  hak__superslab_t *ss = h->ss_list;
+  while (ss && ss->free_mask == 0) ss = ss->next;
+  if (!ss) {
+    ss = hak__ss_acquire(h);
+    if (!ss) return NULL;
+    ss->next = h->ss_list;
+    if (ss->next) ss->next->prev = ss;
+    ss->prev = NULL;
+    h->ss_list = ss;
+    h->ss_count++;
+  }
+  int i = __builtin_ctzll(ss->free_mask);
+  ss->free_mask &= ~((uint64_t)1 << i);
+  ss->assigned++;
+  hak__slab_t *s = &ss->slabs[i];
+  if (s->dirty) {
+    s->dirty = 0;
+    h->dirty_slabs--;
+  }
+  uint32_t bs = hak__class_size[cls];
+  s->cls = (uint8_t)cls;
+  s->block_size = bs;
+  s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
+  s->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
+  s->used = 0;
+  s->free = NULL;
+  atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
+  h->held += HAK_SLAB_SIZE;
+  if (h->held > h->peak_held) h->peak_held = h->held;
+  partial_push(h, s);
+  return s;
+}
+
+static void release_superslab(hak_heap_t *h, hak__superslab_t *ss) {
+  if (ss->prev) ss->prev->next = ss->next;
+  else h->ss_list = ss->next;
+  if (ss->next) ss->next->prev = ss->prev;
+  h->ss_count--;
+  for (int i = 1; i < HAK_SLABS_PER_SS; i++)
+    if (ss->slabs[i].dirty) h->dirty_slabs--;
+  hak__ss_release(ss);
+}
+
+static void release_slab(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s) {
+  if (s->in_partial) partial_remove(h, s);
+  s->cls = HAK_SLAB_UNUSED;
+  s->free = NULL;
+  atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
+  int i = (int)(s - ss->slabs);
+  ss->free_mask |= (uint64_t)1 << i;
+  ss->assigned--;
+  h->held -= HAK_SLAB_SIZE;
+  if (h->dirty_slabs >= HAK_DIRTY_SLABS_MAX) {
+    hak__os_decommit((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
+  } else {
+    s->dirty = 1;
+    h->dirty_slabs++;
+  }
+  if (ss->assigned == 0 && h->ss_count > 1) release_superslab(h, ss);
+}
+
+uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t **out) {
+  uint32_t got = 0;
+  hak__block_t *head = *out;
+  const uintptr_t key = hak__free_key;
+  while (got < want) {
+    hak__slab_t *s = h->partial[cls];
+    if (!s) {
+      if (got) break;
+      s = assign(h, cls);
+      if (!s) break;
+    }
+    hak__superslab_t *ss = hak__ss_of_slab(s);
+    uint32_t before = got;
+    while (got < want && s->free) {
+      hak__block_t *b = s->free;
+      s->free = b->next;
+      b->next = head;
+      head = b;
+      got++;
+    }
+    uint32_t bump = atomic_load_explicit(&s->bump, memory_order_relaxed);
+    while (got < want && bump < s->capacity) {
+      hak__block_t *b = hak__slab_block(ss, s, bump++).blk;
+      b->key = key;
+      b->next = head;
+      head = b;
+      got++;
+    }
+    atomic_store_explicit(&s->bump, bump, memory_order_relaxed);
+    s->used += got - before;
+    if (!s->free && bump == s->capacity) partial_remove(h, s);
+  }
+  *out = head;
+  return got;
+}
+
+void hak__slab_put(hak_heap_t *h, hak__base_t b) {
+  hak__superslab_t *ss = hak__ss_of_base(b);
+  hak__slab_t *s = hak__slab_of_base(b);
+  HAK_ASSERT(s->cls != HAK_SLAB_UNUSED && ss->heap == h);
+  b.blk->next = s->free;
+  s->free = b.blk;
+  if (--s->used == 0) {
+    release_slab(h, ss, s);
+    return;
+  }
+  if (!s->in_partial) partial_push(h, s);
+}
+
+void hak__slab_decommit_free(hak_heap_t *h, bool force) {
+  if (!force && h->dirty_slabs <= HAK_DIRTY_SLABS_MAX) return;
+  for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
+    for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
+      hak__slab_t *s = &ss->slabs[i];
+      if (s->cls != HAK_SLAB_UNUSED || !s->dirty) continue;
+      hak__os_decommit((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
+      s->dirty = 0;
+      h->dirty_slabs--;
+    }
+  }
+}

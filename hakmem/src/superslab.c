@@ -1,0 +1,107 @@
+/* superslab.c: mapping, registration and the process-wide cache of empty superslabs. */
+#include "superslab.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "os.h"
+#include "registry.h"
+
+static pthread_mutex_t hak__ss_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak__superslab_t *ss_cache;
+static int ss_cache_n;
+
+static void init_slabs(hak__superslab_t *ss) {
+  for (int i = 0; i < HAK_SLABS_PER_SS; i++) {
+    hak__slab_t *s = &ss->slabs[i];
+    s->free = NULL;
+    s->next = s->prev = NULL;
+    s->used = 0;
+    atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
+    s->capacity = s->block_size = s->recip = 0;
+    s->cls = HAK_SLAB_UNUSED;
+    s->in_partial = 0;
+  }
+  ss->free_mask = ~(uint64_t)1;
+  ss->assigned = 0;
+}
+
+void hak__ss_clear_slabs(hak__superslab_t *ss) {
+  /* Slabs released earlier are clean already; only assigned ones carry state. */
+  for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
+    hak__slab_t *s = &ss->slabs[i];
+    if (s->cls == HAK_SLAB_UNUSED) continue;
+    s->free = NULL;
+    s->next = s->prev = NULL;
+    s->used = 0;
+    atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
+    s->cls = HAK_SLAB_UNUSED;
+    s->in_partial = 0;
+    s->dirty = 1;
+  }
+  ss->free_mask = ~(uint64_t)1;
+  ss->assigned = 0;
+}
+
+hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
+  hak__superslab_t *ss = NULL;
+  pthread_mutex_lock(&hak__ss_lock);
+  if (ss_cache) {
+    ss = ss_cache;
+    ss_cache = ss->next;
+    ss_cache_n--;
+  }
+  pthread_mutex_unlock(&hak__ss_lock);
+  if (!ss) {
+    ss = hak__os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+    if (!ss) return NULL;
+    ss->magic = HAK_SS_MAGIC;
+    init_slabs(ss);
+    if (hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, (uintptr_t)ss | HAK_REG_SS) != 0) {
+      hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, HAK_REG_NONE);
+      hak__os_unmap(ss, HAK_SS_SIZE);
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].dirty = 0; /* the new owner counts anew */
+  ss->next = ss->prev = NULL;
+  ss->heap = heap;
+  return ss;
+}
+
+void hak__ss_release(hak__superslab_t *ss) {
+  hak__ss_clear_slabs(ss);
+  ss->heap = NULL;
+  pthread_mutex_lock(&hak__ss_lock);
+  if (ss_cache_n < HAK_SS_CACHE_MAX) {
+    ss->prev = NULL;
+    ss->next = ss_cache;
+    ss_cache = ss;
+    ss_cache_n++;
+    ss = NULL;
+  } else {
+    hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, HAK_REG_DEAD_SS);
+  }
+  pthread_mutex_unlock(&hak__ss_lock);
+  if (ss) hak__os_unmap(ss, HAK_SS_SIZE);
+}
+
+void hak__ss_trim_cache(void) {
+  pthread_mutex_lock(&hak__ss_lock);
+  hak__superslab_t *list = ss_cache;
+  ss_cache = NULL;
+  ss_cache_n = 0;
+  for (hak__superslab_t *s = list; s; s = s->next)
+    hak__reg_set((uintptr_t)s, HAK_SS_SIZE, HAK_REG_DEAD_SS);
+  pthread_mutex_unlock(&hak__ss_lock);
+  while (list) {
+    hak__superslab_t *next = list->next;
+    hak__os_unmap(list, HAK_SS_SIZE);
+    list = next;
+  }
+}
+
+void hak__ss_lock_all(void) { pthread_mutex_lock(&hak__ss_lock); }
+void hak__ss_unlock_all(void) { pthread_mutex_unlock(&hak__ss_lock); }
+void hak__ss_reinit_child(void) { pthread_mutex_init(&hak__ss_lock, NULL); }
