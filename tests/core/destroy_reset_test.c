@@ -1,0 +1,157 @@
+/*
+** Destroy and reset: reset frees every block at once (stats drop to zero live, held drops, the
+** heap stays usable); destroy gives the memory of a big heap back to the OS (RSS drops), and so
+** does hak_heap_collect(heap, true) once everything is freed. Creating and destroying many heaps
+** does not grow the process.
+*/
+#include <criterion/criterion.h>
+#include <stdint.h>
+
+#include "test_util.h"
+
+TestSuite(destroy_reset, .timeout = 30);
+
+/* Fill a heap with about `bytes` of touched small and large blocks; returns the block count. */
+static size_t fill_heap(hak_heap_t *heap, size_t bytes, void **keep, size_t keep_cap) {
+  size_t total = 0, n = 0;
+  while (total < bytes) {
+    size_t size = (n % 64 == 63) ? 256 * HT_KIB : 16 + (n * 40) % 2000;
+    void *p = hak_heap_malloc(heap, size);
+    cr_assert_not_null(p, "malloc(%zu) failed after %zu bytes", size, total);
+    ht_fill(p, size, 0xC3);
+    if (n < keep_cap) keep[n] = p;
+    total += size;
+    n++;
+  }
+  return n;
+}
+
+Test(destroy_reset, reset_frees_every_block_and_keeps_the_heap_usable) {
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  size_t n = fill_heap(heap, 64 * HT_MIB, NULL, 0);
+  hak_heap_stats_t before = ht_stats(heap);
+  cr_assert_eq(before.live_blocks, n);
+  cr_assert_gt(before.large_count, 0);
+  hak_heap_reset(heap);
+  hak_heap_stats_t after = ht_stats(heap);
+  cr_assert_eq(after.live_blocks, 0, "live_blocks %zu after reset", after.live_blocks);
+  cr_assert_eq(after.live_bytes, 0, "live_bytes %zu after reset", after.live_bytes);
+  cr_assert_eq(after.large_count, 0, "large_count %zu after reset", after.large_count);
+  cr_assert_lt(after.held_bytes, before.held_bytes, "held_bytes did not drop on reset (%zu -> %zu)",
+               before.held_bytes, after.held_bytes);
+  cr_assert_geq(after.peak_held_bytes, before.held_bytes);
+  const char *fail = ht_heap_usable(heap);
+  cr_assert_null(fail, "heap unusable after reset: %s", fail);
+  size_t n2 = fill_heap(heap, 16 * HT_MIB, NULL, 0);
+  cr_assert_eq(ht_stats(heap).live_blocks, n2);
+  hak_heap_destroy(heap);
+}
+
+Test(destroy_reset, repeated_resets_reuse_the_kept_memory) {
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  size_t held_first = 0;
+  for (int round = 0; round < 50; round++) {
+    for (int i = 0; i < 2000; i++) {
+      void *p = hak_heap_malloc(heap, 16 + (size_t)(i * 13) % 4096);
+      cr_assert_not_null(p);
+      ht_fill(p, 16, (uint8_t)i);
+    }
+    hak_heap_stats_t s = ht_stats(heap);
+    if (round == 0) held_first = s.peak_held_bytes;
+    cr_assert_leq(s.peak_held_bytes, 2 * held_first,
+                  "round %d: peak held %zu grew from %zu: reset does not reuse memory", round,
+                  s.peak_held_bytes, held_first);
+    hak_heap_reset(heap);
+  }
+  hak_heap_destroy(heap);
+}
+
+Test(destroy_reset, reset_then_blocks_of_the_reset_heap_are_not_owned) {
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  void *large = hak_heap_malloc(heap, 2 * HT_MIB);
+  cr_assert_not_null(large);
+  hak_heap_reset(heap);
+  cr_assert_null(hak_heap_of(large), "a large block outlived the reset");
+  cr_assert_eq(hak_usable_size(large), 0);
+  hak_heap_destroy(heap);
+}
+
+Test(destroy_reset, destroy_of_a_big_heap_returns_memory_to_the_os) {
+  if (!ht_rss_reliable()) cr_skip_test("RSS is not meaningful under ASan");
+  size_t rss0 = ht_rss_bytes();
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  fill_heap(heap, 128 * HT_MIB, NULL, 0);
+  size_t rss_full = ht_rss_bytes();
+  cr_assert_geq(rss_full, rss0 + 100 * HT_MIB, "filling 128 MiB raised RSS only %zu -> %zu",
+                rss0, rss_full);
+  hak_heap_destroy(heap);
+  size_t rss_after = ht_rss_bytes();
+  cr_assert_leq(rss_after, rss0 + 16 * HT_MIB,
+                "RSS %zu MiB after destroy, %zu MiB before the heap existed", rss_after >> 20,
+                rss0 >> 20);
+}
+
+Test(destroy_reset, collect_force_after_freeing_everything_returns_memory_to_the_os) {
+  enum { CAP = 200000 };
+  static void *blocks[CAP];
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  size_t rss0 = ht_rss_bytes();
+  size_t n = fill_heap(heap, 128 * HT_MIB, blocks, CAP);
+  cr_assert_leq(n, CAP);
+  size_t rss_full = ht_rss_bytes();
+  hak_heap_stats_t full = ht_stats(heap);
+  for (size_t i = 0; i < n; i++) hak_free(blocks[i]);
+  hak_heap_collect(heap, true);
+  hak_heap_stats_t s = ht_stats(heap);
+  cr_assert_eq(s.live_blocks, 0);
+  cr_assert_eq(s.live_bytes, 0);
+  cr_assert_leq(s.held_bytes, full.held_bytes / 8,
+                "held_bytes %zu after collect(force), %zu when full", s.held_bytes,
+                full.held_bytes);
+  if (ht_rss_reliable()) {
+    size_t rss_after = ht_rss_bytes();
+    cr_assert_geq(rss_full, rss0 + 100 * HT_MIB);
+    cr_assert_leq(rss_after, rss0 + 16 * HT_MIB,
+                  "RSS %zu MiB after free + collect(force), %zu MiB before filling",
+                  rss_after >> 20, rss0 >> 20);
+  }
+  const char *fail = ht_heap_usable(heap);
+  cr_assert_null(fail, "heap unusable after collect: %s", fail);
+  hak_heap_destroy(heap);
+}
+
+Test(destroy_reset, creating_and_destroying_many_heaps_does_not_grow_the_process) {
+  size_t rss_mid = 0;
+  for (int round = 0; round < 400; round++) {
+    hak_heap_t *heap = hak_heap_create(NULL);
+    cr_assert_not_null(heap, "hak_heap_create failed in round %d", round);
+    for (int i = 0; i < 300; i++) {
+      void *p = hak_heap_malloc(heap, 16 + (size_t)i * 11);
+      cr_assert_not_null(p);
+      ht_fill(p, 16, 1);
+    }
+    void *big = hak_heap_malloc(heap, HT_MIB);
+    cr_assert_not_null(big);
+    ht_fill(big, HT_MIB, 2);
+    hak_heap_destroy(heap);
+    if (round == 50) rss_mid = ht_rss_bytes();
+  }
+  if (ht_rss_reliable()) {
+    size_t rss_end = ht_rss_bytes();
+    cr_assert_leq(rss_end, rss_mid + 8 * HT_MIB, "RSS grew from %zu to %zu MiB over 350 heaps",
+                  rss_mid >> 20, rss_end >> 20);
+  }
+}
+
+Test(destroy_reset, destroy_of_null_is_a_no_op) {
+  hak_heap_destroy(NULL);
+}
+
+Test(destroy_reset, destroy_of_a_heap_that_was_never_used) {
+  for (int i = 0; i < 100; i++) hak_heap_destroy(hak_heap_create(NULL));
+}

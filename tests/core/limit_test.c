@@ -1,0 +1,239 @@
+/*
+** Limits: with limit_bytes in the config or set later, allocations that would take held_bytes
+** above the limit give NULL with ENOMEM, held_bytes never exceeds the limit, and once some
+** blocks are freed the heap serves again. Applies to small and large blocks, calloc, realloc
+** and aligned_alloc.
+*/
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+
+#include "test_util.h"
+
+TestSuite(limit, .timeout = 30);
+
+enum { CAP = 1 << 17 };
+static void *blocks[CAP];
+
+/* Allocate `size` blocks until refusal; checks errno and held_bytes <= limit on the way. */
+static size_t fill_to_limit(hak_heap_t *heap, size_t size, size_t limit) {
+  size_t n = 0;
+  for (;;) {
+    cr_assert_lt(n, CAP, "limit %zu never refused %zu-byte blocks", limit, size);
+    errno = 0;
+    void *p = hak_heap_malloc(heap, size);
+    if (p == NULL) {
+      cr_assert_eq(errno, ENOMEM, "refusal at the limit set errno %d, want ENOMEM", errno);
+      break;
+    }
+    ht_fill(p, size, 0x77);
+    blocks[n++] = p;
+    hak_heap_stats_t s = ht_stats(heap);
+    cr_assert_leq(s.held_bytes, limit, "held_bytes %zu above the limit %zu after %zu blocks",
+                  s.held_bytes, limit, n);
+  }
+  hak_heap_stats_t s = ht_stats(heap);
+  cr_assert_leq(s.peak_held_bytes, limit, "peak_held_bytes %zu above the limit %zu",
+                s.peak_held_bytes, limit);
+  return n;
+}
+
+Test(limit, config_limit_refuses_small_blocks_beyond_it_then_serves_after_frees) {
+  const size_t limit = 4 * HT_MIB;
+  hak_heap_config_t cfg = {.name = "limited", .limit_bytes = limit};
+  hak_heap_t *heap = hak_heap_create(&cfg);
+  cr_assert_not_null(heap);
+  cr_assert_eq(hak_heap_get_limit(heap), limit);
+  cr_assert_eq(ht_stats(heap).limit_bytes, limit);
+  size_t n = fill_to_limit(heap, 64, limit);
+  cr_assert_geq(n * 64, limit / 4, "only %zu bytes served under a %zu-byte limit", n * 64, limit);
+  /* Still refused: nothing was freed. */
+  errno = 0;
+  cr_assert_null(hak_heap_malloc(heap, 64));
+  cr_assert_eq(errno, ENOMEM);
+  for (size_t i = 0; i < n; i += 2) hak_free(blocks[i]);
+  for (size_t i = 0; i < n; i += 2) {
+    blocks[i] = hak_heap_malloc(heap, 64);
+    cr_assert_not_null(blocks[i], "block %zu not served again after freeing half", i);
+  }
+  for (size_t i = 0; i < n; i++) hak_free(blocks[i]);
+  hak_heap_collect(heap, true);
+  cr_assert_eq(ht_stats(heap).live_blocks, 0);
+  cr_assert_leq(ht_stats(heap).held_bytes, limit);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, config_limit_refuses_large_blocks_beyond_it_then_serves_after_frees) {
+  const size_t limit = 8 * HT_MIB;
+  hak_heap_config_t cfg = {.limit_bytes = limit};
+  hak_heap_t *heap = hak_heap_create(&cfg);
+  cr_assert_not_null(heap);
+  errno = 0;
+  cr_assert_null(hak_heap_malloc(heap, 16 * HT_MIB), "a 16 MiB block under an 8 MiB limit");
+  cr_assert_eq(errno, ENOMEM);
+  void *a = hak_heap_malloc(heap, 3 * HT_MIB);
+  void *b = hak_heap_malloc(heap, 3 * HT_MIB);
+  cr_assert_not_null(a);
+  cr_assert_not_null(b);
+  errno = 0;
+  cr_assert_null(hak_heap_malloc(heap, 3 * HT_MIB), "9 MiB held under an 8 MiB limit");
+  cr_assert_eq(errno, ENOMEM);
+  cr_assert_leq(ht_stats(heap).held_bytes, limit);
+  hak_free(a);
+  a = hak_heap_malloc(heap, 3 * HT_MIB);
+  cr_assert_not_null(a, "a large block not served again after freeing one");
+  ht_fill(a, 3 * HT_MIB, 1);
+  hak_free(a);
+  hak_free(b);
+  hak_heap_stats_t s = ht_stats(heap);
+  cr_assert_eq(s.live_blocks, 0);
+  cr_assert_leq(s.peak_held_bytes, limit);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, mixed_small_and_large_never_hold_more_than_the_limit) {
+  const size_t limit = 6 * HT_MIB;
+  hak_heap_config_t cfg = {.limit_bytes = limit};
+  hak_heap_t *heap = hak_heap_create(&cfg);
+  cr_assert_not_null(heap);
+  size_t n = 0, refused = 0;
+  for (int i = 0; i < 20000 && n < CAP; i++) {
+    size_t size = (i % 50 == 0) ? 200 * HT_KIB + (size_t)i : 16 + (size_t)(i * 97) % 8000;
+    errno = 0;
+    void *p = hak_heap_malloc(heap, size);
+    if (p == NULL) {
+      cr_assert_eq(errno, ENOMEM);
+      refused++;
+      continue;
+    }
+    blocks[n++] = p;
+    cr_assert_leq(ht_stats(heap).held_bytes, limit);
+  }
+  cr_assert_gt(refused, 0, "a 6 MiB limit never refused ~80 MiB of requests");
+  for (size_t i = 0; i < n; i++) hak_free(blocks[i]);
+  const char *fail = ht_heap_usable(heap);
+  cr_assert_null(fail, "heap unusable after hitting its limit: %s", fail);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, calloc_realloc_and_aligned_alloc_respect_the_limit) {
+  const size_t limit = 4 * HT_MIB;
+  hak_heap_config_t cfg = {.limit_bytes = limit};
+  hak_heap_t *heap = hak_heap_create(&cfg);
+  cr_assert_not_null(heap);
+  errno = 0;
+  cr_assert_null(hak_heap_calloc(heap, 5, HT_MIB));
+  cr_assert_eq(errno, ENOMEM);
+  errno = 0;
+  cr_assert_null(hak_heap_aligned_alloc(heap, HT_MIB, 5 * HT_MIB));
+  cr_assert_eq(errno, ENOMEM);
+  unsigned char *p = hak_heap_malloc(heap, 1000);
+  cr_assert_not_null(p);
+  ht_fill_seq(p, 1000, 5);
+  errno = 0;
+  cr_assert_null(hak_heap_realloc(heap, p, 5 * HT_MIB));
+  cr_assert_eq(errno, ENOMEM);
+  cr_assert(ht_check_seq(p, 1000, 5), "refused realloc changed the block");
+  cr_assert_eq(hak_heap_of(p), heap);
+  p = hak_heap_realloc(heap, p, HT_MIB);
+  cr_assert_not_null(p);
+  cr_assert(ht_check_seq(p, 1000, 5));
+  hak_free(p);
+  cr_assert_leq(ht_stats(heap).peak_held_bytes, limit);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, set_limit_and_get_limit_round_trip) {
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  cr_assert_eq(hak_heap_get_limit(heap), 0);
+  cr_assert_eq(ht_stats(heap).limit_bytes, 0);
+  cr_assert_eq(hak_heap_set_limit(heap, 10 * HT_MIB), 0);
+  cr_assert_eq(hak_heap_get_limit(heap), 10 * HT_MIB);
+  cr_assert_eq(ht_stats(heap).limit_bytes, 10 * HT_MIB);
+  cr_assert_eq(hak_heap_set_limit(heap, 0), 0);
+  cr_assert_eq(hak_heap_get_limit(heap), 0);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, set_limit_on_null_heap_gives_einval) {
+  errno = 0;
+  cr_assert_eq(hak_heap_set_limit(NULL, HT_MIB), -1);
+  cr_assert_eq(errno, EINVAL);
+}
+
+Test(limit, set_limit_applies_to_later_allocations) {
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  const size_t limit = 2 * HT_MIB;
+  cr_assert_eq(hak_heap_set_limit(heap, limit), 0);
+  size_t n = fill_to_limit(heap, 1024, limit);
+  cr_assert_gt(n, 0);
+  errno = 0;
+  cr_assert_null(hak_heap_malloc(heap, 4 * HT_MIB));
+  cr_assert_eq(errno, ENOMEM);
+  /* Lifting the limit makes the heap grow again. */
+  cr_assert_eq(hak_heap_set_limit(heap, 0), 0);
+  void *big = hak_heap_malloc(heap, 4 * HT_MIB);
+  cr_assert_not_null(big, "allocation refused after the limit was removed");
+  hak_free(big);
+  for (size_t i = 0; i < n; i++) hak_free(blocks[i]);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, limit_below_current_holding_refuses_growth_until_enough_is_freed) {
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  void *big[4];
+  for (int i = 0; i < 4; i++) {
+    big[i] = hak_heap_malloc(heap, 2 * HT_MIB);
+    cr_assert_not_null(big[i]);
+  }
+  size_t held = ht_stats(heap).held_bytes;
+  cr_assert_geq(held, 8 * HT_MIB);
+  cr_assert_eq(hak_heap_set_limit(heap, 5 * HT_MIB), 0, "a limit below the holding is allowed");
+  cr_assert_eq(hak_heap_get_limit(heap), 5 * HT_MIB);
+  errno = 0;
+  cr_assert_null(hak_heap_malloc(heap, 2 * HT_MIB), "growth above a lowered limit");
+  cr_assert_eq(errno, ENOMEM);
+  for (int i = 0; i < 3; i++) hak_free(big[i]);
+  hak_heap_collect(heap, true);
+  void *again = hak_heap_malloc(heap, 2 * HT_MIB);
+  cr_assert_not_null(again, "not served after freeing below the lowered limit (held %zu)",
+                     ht_stats(heap).held_bytes);
+  hak_free(again);
+  hak_free(big[3]);
+  hak_heap_destroy(heap);
+}
+
+Test(limit, limit_smaller_than_any_slab_refuses_everything) {
+  hak_heap_config_t cfg = {.limit_bytes = 1024};
+  hak_heap_t *heap = hak_heap_create(&cfg);
+  cr_assert_not_null(heap);
+  for (int i = 0; i < 100; i++) {
+    errno = 0;
+    void *p = hak_heap_malloc(heap, 16);
+    if (p == NULL) {
+      cr_assert_eq(errno, ENOMEM);
+      continue;
+    }
+    /* Served: then it must fit under the limit. */
+    cr_assert_leq(ht_stats(heap).held_bytes, 1024, "held %zu under a 1 KiB limit",
+                  ht_stats(heap).held_bytes);
+  }
+  hak_heap_destroy(heap);
+}
+
+Test(limit, other_heaps_are_not_limited) {
+  hak_heap_config_t cfg = {.limit_bytes = HT_MIB};
+  hak_heap_t *small = hak_heap_create(&cfg);
+  hak_heap_t *free_heap = hak_heap_create(NULL);
+  cr_assert_not_null(small);
+  cr_assert_not_null(free_heap);
+  cr_assert_null(hak_heap_malloc(small, 4 * HT_MIB));
+  void *p = hak_heap_malloc(free_heap, 4 * HT_MIB);
+  cr_assert_not_null(p);
+  hak_free(p);
+  hak_heap_destroy(small);
+  hak_heap_destroy(free_heap);
+}

@@ -1,0 +1,110 @@
+/* Helpers shared by the hakmem core black-box tests (see test_util.h). */
+#include "test_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static void ht_record(int err, const char *msg, void *arg) {
+  ht_errlog_t *log = arg;
+  log->calls++;
+  log->err = err;
+  log->arg = arg;
+  snprintf(log->msg, sizeof log->msg, "%s", msg ? msg : "(null)");
+}
+
+void ht_errlog_clear(ht_errlog_t *log) {
+  memset(log, 0, sizeof *log);
+}
+
+void ht_errlog_install(ht_errlog_t *log) {
+  ht_errlog_clear(log);
+  hak_set_error_handler(ht_record, log);
+}
+
+bool ht_msg_names_pointer(const char *msg, const void *p) {
+  char hex[32];
+  snprintf(hex, sizeof hex, "%" PRIxPTR, (uintptr_t)p);
+  return msg != NULL && strcasestr(msg, hex) != NULL;
+}
+
+void ht_fill(void *p, size_t n, uint8_t seed) {
+  memset(p, seed, n);
+}
+
+bool ht_check(const void *p, size_t n, uint8_t seed) {
+  const unsigned char *b = p;
+  if (n == 0) return true;
+  return b[0] == seed && memcmp(b, b + 1, n - 1) == 0;
+}
+
+static uint8_t ht_seq_byte(size_t i, uint32_t seed) {
+  return (uint8_t)(seed + i * 7u + (i >> 8) * 13u + (i >> 16));
+}
+
+void ht_fill_seq(void *p, size_t n, uint32_t seed) {
+  unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) b[i] = ht_seq_byte(i, seed);
+}
+
+bool ht_check_seq(const void *p, size_t n, uint32_t seed) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != ht_seq_byte(i, seed)) return false;
+  return true;
+}
+
+bool ht_all_zero(const void *p, size_t n) {
+  return ht_check(p, n, 0);
+}
+
+size_t ht_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (f == NULL) return 0;
+  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+  fclose(f);
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+bool ht_rss_reliable(void) {
+#if defined(__SANITIZE_ADDRESS__)
+  return false;
+#else
+  return true;
+#endif
+}
+
+hak_heap_stats_t ht_stats(hak_heap_t *heap) {
+  hak_heap_stats_t s;
+  memset(&s, 0xff, sizeof s);
+  hak_heap_get_stats(heap, &s);
+  return s;
+}
+
+const char *ht_heap_usable(hak_heap_t *heap) {
+  static const size_t sizes[] = {0, 1, 8, 16, 24, 48, 64, 100, 128, 256, 500, 1024, 2048,
+                                 4096, 8192, 16384, 32768, 40000, 100000, 1 << 20};
+  enum { N = sizeof sizes / sizeof sizes[0], REP = 3 };
+  void *p[N * REP];
+  const char *fail = NULL;
+  int n = 0;
+  for (int i = 0; i < N && !fail; i++) {
+    for (int r = 0; r < REP && !fail; r++) {
+      void *q = hak_heap_malloc(heap, sizes[i]);
+      if (q == NULL) { fail = "allocation failed"; break; }
+      p[n++] = q;
+      if ((uintptr_t)q % 16 != 0) fail = "block not 16-byte aligned";
+      else if (hak_usable_size(q) < sizes[i]) fail = "usable size below request";
+      else if (hak_heap_of(q) != heap) fail = "hak_heap_of does not name the heap";
+      else ht_fill(q, hak_usable_size(q), (uint8_t)(n * 37 + 1));
+    }
+  }
+  for (int i = 0; i < n && !fail; i++)
+    if (!ht_check(p[i], hak_usable_size(p[i]), (uint8_t)((i + 1) * 37 + 1)))
+      fail = "blocks overlap or were overwritten";
+  for (int i = 0; i < n; i++) hak_free(p[i]);
+  return fail;
+}

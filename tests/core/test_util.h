@@ -1,0 +1,53 @@
+/*
+** Helpers shared by the hakmem core black-box tests: an error handler that records what it is
+** told, uniform byte patterns that detect overlap and stray writes, RSS from /proc/self/statm,
+** and a probe that checks a heap is still fully usable. Public header only.
+*/
+#ifndef HAK_TEST_UTIL_H
+#define HAK_TEST_UTIL_H
+
+#include <hakmem.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HT_KIB ((size_t)1 << 10)
+#define HT_MIB ((size_t)1 << 20)
+
+/* Largest request the issue promises to serve from slabs; larger ones are large blocks. */
+#define HT_SMALL_MAX ((size_t)32 * 1024)
+
+/* What the recording error handler saw (single-threaded use). */
+typedef struct ht_errlog_s {
+  int calls;
+  int err;
+  char msg[512];
+  void *arg;
+} ht_errlog_t;
+
+/* Zero the log and register it as the error handler's destination. */
+void ht_errlog_install(ht_errlog_t *log);
+void ht_errlog_clear(ht_errlog_t *log);
+/* True if msg contains the hex value of p (with or without 0x, any case, any zero padding). */
+bool ht_msg_names_pointer(const char *msg, const void *p);
+
+/* Fill n bytes with seed; check that all n bytes still equal seed. */
+void ht_fill(void *p, size_t n, uint8_t seed);
+bool ht_check(const void *p, size_t n, uint8_t seed);
+/* Position-dependent pattern, for contents that must survive a move (realloc). */
+void ht_fill_seq(void *p, size_t n, uint32_t seed);
+bool ht_check_seq(const void *p, size_t n, uint32_t seed);
+bool ht_all_zero(const void *p, size_t n);
+
+/* Resident set size in bytes, from /proc/self/statm. */
+size_t ht_rss_bytes(void);
+/* RSS numbers mean little under ASan (shadow memory, quarantine). */
+bool ht_rss_reliable(void);
+
+/* Allocate, write, check and free a mix of small and large blocks in heap. NULL when all went
+** well, else a static description of the first failure. */
+const char *ht_heap_usable(hak_heap_t *heap);
+
+hak_heap_stats_t ht_stats(hak_heap_t *heap);
+
+#endif
