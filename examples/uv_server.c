@@ -43,8 +43,10 @@ static void mem_free(void *p) {
 }
 
 static void malloc_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  char *p = malloc(suggested);
+  char *p;
   (void)h;
+  if (suggested > HAK_UV_READ_MAX) suggested = HAK_UV_READ_MAX; /* same size as hakmem's */
+  p = malloc(suggested);
   *buf = uv_buf_init(p, p ? (unsigned)suggested : 0);
 }
 

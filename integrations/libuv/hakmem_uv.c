@@ -446,6 +446,7 @@ void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   if (b) {
     conn_t *c = map_get(b, handle);
     heap = c ? c->heap : b->root.heap;
+    if (suggested > HAK_UV_READ_MAX) suggested = HAK_UV_READ_MAX;
     p = hak_heap_malloc(heap, suggested);
   }
   *buf = uv_buf_init(p, p ? (unsigned)suggested : 0);

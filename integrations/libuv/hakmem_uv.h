@@ -56,11 +56,15 @@ int hak_uv_loop_unbind(uv_loop_t *loop);
 hak_heap_t *hak_uv_loop_heap(const uv_loop_t *loop);
 
 /*
-** An alloc_cb for uv_read_start / uv_udp_recv_start: a block of `suggested` bytes from the
-** handle's connection heap if it has one, else from the loop's heap. Free buf->base with
-** hak_free (from any thread). If the loop is not bound or memory runs out, buf gets a NULL base
-** and length 0, so libuv reports UV_ENOBUFS to the read callback.
+** An alloc_cb for uv_read_start / uv_udp_recv_start: a block of min(suggested, HAK_UV_READ_MAX)
+** bytes from the handle's connection heap if it has one, else from the loop's heap. Free
+** buf->base with hak_free (from any thread). If the loop is not bound or memory runs out, buf
+** gets a NULL base and length 0, so libuv reports UV_ENOBUFS to the read callback.
+** libuv suggests 64 KiB for every read; a 16 KiB block stays in a small size class (a 64 KiB
+** one would be a large mapping per read) and libuv simply reads again when more is waiting.
+** UDP datagrams longer than the buffer are truncated: for UDP write your own alloc_cb.
 */
+#define HAK_UV_READ_MAX 16384
 void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 
 /* ---- per-connection heaps ----
