@@ -152,6 +152,7 @@ static struct {
   bool quiet, stopping;
   uint64_t accepted, closed, requests, hashes, errors;
   uint64_t reclaimed_bytes; /* still live in a connection heap at close, reclaimed by reset */
+  size_t conn_held_max;     /* largest held_bytes of a connection heap at close */
 } S;
 
 static void on_closed(uv_handle_t *h);
@@ -178,6 +179,7 @@ static void conn_free(conn_t *c) {
     hak_heap_stats_t st;
     hak_heap_get_stats(c->heap, &st);
     S.reclaimed_bytes += st.live_bytes;
+    if (st.held_bytes > S.conn_held_max) S.conn_held_max = st.held_bytes;
   } else {
     free(c->in);
     free(c->out);
@@ -480,6 +482,7 @@ int main(int argc, char **argv) {
            ", attached %zu, idle %zu holding %zu B; reclaimed by reset %" PRIu64 " B\n",
            us.conn_heaps_created, us.conn_heaps_reused, us.conn_heaps_reset,
            us.conn_heaps_attached, us.pool_idle, us.pool_idle_held_bytes, S.reclaimed_bytes);
+    printf("conn heap held at close: max %zu B\n", S.conn_held_max);
     printf("loop drains %" PRIu64 " after %" PRIu64 " wake-ups\n", us.drains, us.wakeups);
     print_heap("loop", g_loop_heap);
     print_heap("libuv", uv_heap);

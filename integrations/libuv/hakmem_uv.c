@@ -502,8 +502,9 @@ static void *uv_heap_calloc(size_t count, size_t size) {
   return hak_heap_calloc(atomic_load_explicit(&g_uv_heap, memory_order_relaxed), count, size);
 }
 
-/* libuv frees between a failing syscall and its read of errno. */
-static void uv_heap_free(void *p) {
+/* libuv frees between a failing syscall and its read of errno. Not static: tests call it. */
+void hak__uv_free(void *p);
+void hak__uv_free(void *p) {
   int saved = errno;
   hak_free(p);
   errno = saved;
@@ -512,7 +513,7 @@ static void uv_heap_free(void *p) {
 int hak_uv_replace_allocator(hak_heap_t *heap) {
   if (!heap) return UV_EINVAL;
   atomic_store(&g_uv_heap, heap);
-  return uv_replace_allocator(uv_heap_malloc, uv_heap_realloc, uv_heap_calloc, uv_heap_free);
+  return uv_replace_allocator(uv_heap_malloc, uv_heap_realloc, uv_heap_calloc, hak__uv_free);
 }
 
 /* }====================================================================== */
