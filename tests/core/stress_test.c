@@ -193,6 +193,12 @@ static void *worker(void *arg) {
       size_t size = random_size(&rng);
       check_item(&live[i]);
       void *q = hak_heap_realloc(to, live[i].p, size);
+      if (size == 0) {
+        /* realloc(p, 0) frees p and returns NULL. */
+        if (q != NULL) atomic_fetch_add(&bad_owner, 1);
+        live[i] = live[--n];
+        continue;
+      }
       if (q == NULL) {
         atomic_fetch_add(&alloc_failed, 1);
         continue;
