@@ -40,6 +40,31 @@ MICRO = {
     "realloc": ("wl_realloc_grow", True),
 }
 PROGRAMS = {"redis": False, "gcc": False}
+DESCRIPTIONS = {
+    "larson": "Larson server simulation: per-thread tables of 1000 blocks (16-1000 B), random "
+              "replace; threads live one epoch and the next epoch's threads inherit the tables "
+              "(cross-thread frees). 30 epochs.",
+    "xmalloc": "xmalloc-test: half the threads malloc batches of 256 blocks (8-1023 B), the other "
+               "half free them (all frees remote); bounded queue.",
+    "cache-scratch": "Hoard cache-scratch (passive false sharing): each thread frees an 8-byte object "
+                     "the main thread allocated next to the others', then allocates, writes 500 "
+                     "times and frees, repeatedly.",
+    "cache-thrash": "Hoard cache-thrash (active false sharing): each thread allocates 8-byte objects "
+                    "and writes each 500 times.",
+    "mstress": "mimalloc-bench mstress-like: 50% allocate (1% of them 64 KiB-4 MiB, every page "
+               "touched), 30% free, 20% swap with a shared transfer table; threads replaced for 10 "
+               "rounds.",
+    "glibc-thread": "glibc bench-malloc-thread-like: per-thread random malloc/free over 1024 slots, "
+                    "sizes mostly 16-1023 B, 1 in 64 up to 32 KiB; no cross-thread frees.",
+    "realloc": "realloc-heavy: 64 buffers per thread grown by 1-64 bytes per realloc up to random "
+               "caps (256 B-1 MiB), then shrunk or freed.",
+    "redis": "redis-server (Debian, 127.0.0.1) under the allocator; redis-benchmark (not "
+             "preloaded) with SET, GET, LPUSH, LPOP, SADD, HSET, 40,000 requests each, 20 clients, "
+             "pipeline 8, 200-byte values, 100,000 random keys; time = sum over tests of "
+             "requests / (requests per second); RSS = the server's peak.",
+    "gcc": "gcc -O2 -c of a generated 60-function C file (cc1 and as run under the allocator "
+           "too); wall time, peak RSS of the largest process.",
+}
 ALL_WORKLOADS = list(MICRO) + list(PROGRAMS)
 
 
@@ -252,6 +277,19 @@ def write_outputs(args, allocs, workloads, med, fails, out_dir):
         lines.append("Failed runs: " + "; ".join(f"{w}/{a}: {msg}" for (w, a), msg in sorted(fails.items())))
     lines.append("")
     lines.append("![allocator comparison](bench-suite.svg)")
+    lines.append("")
+    lines.append("## Workloads")
+    lines.append("")
+    for w in workloads:
+        lines.append(f"- **{w}**: {DESCRIPTIONS[w]}")
+    lines.append("")
+    lines.append("## Reproduce")
+    lines.append("")
+    lines.append("`./bazelw run -c opt //bench:compare -- --rounds 5` (options: `--workloads larson,redis`, "
+                 "`--allocators hakmem,mimalloc`, `--threads N`, `--scale X`, `--no-write`). Each round runs "
+                 "every workload under every allocator in turn (the starting allocator rotates per round); "
+                 "cells are medians over rounds. The machine is shared and small: expect 10-30% noise "
+                 "between runs, more on the shortest workloads; use more rounds to tighten it.")
     md_path = os.path.join(out_dir, "bench-suite.md")
     with open(md_path, "w") as f:
         f.write("\n".join(lines) + "\n")
