@@ -9,7 +9,9 @@ end
 local a = {}
 for i = 1, 100000 do a[i] = i * 2 end
 print("grown", #a, a[1], a[100000])
-for i = 100000, 1, -1 do if i % 3 ~= 0 then table.remove(a, i) end end
+for i = 100000, 10001, -1 do a[i] = nil end
+print("shrunk", #a)
+for i = 10000, 1, -1 do if i % 3 ~= 0 then table.remove(a, i) end end
 print("after remove", #a, a[1], a[#a])
 for i = #a, 1, -1 do a[i] = nil end
 collectgarbage()
