@@ -61,7 +61,8 @@ for name in small large; do
   check "$name: each connection heap reset at close" \
     grep -q "reset $total, attached 0," "$out"
   created=$(field "$out" '^conn heaps: created \([0-9]*\),.*')
-  check "$name: heaps recycled ($created created for 16 at once)" test "$created" -le 32
+  # The client opens the next connection before the server has seen the last one close.
+  check "$name: heaps recycled ($created created for 16 at once)" test "$created" -le 48
   check "$name: loop heap has nothing live at exit" grep -q "^heap loop     live 0 B in 0 blocks" "$out"
 done
 
