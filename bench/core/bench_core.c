@@ -2,8 +2,11 @@
 ** bench_core.c: the core benchmarks of issue 2, built once per allocator (-DBENCH_HAKMEM,
 ** -DBENCH_MIMALLOC or -DBENCH_GLIBC). One process runs one named workload for a given time and
 ** prints one machine-readable line:
-**   core alloc=<name> workload=<name> ops=<n> seconds=<s> ops_per_s=<x> rss_kib=<peak>
-** The runner (run.c) takes the peak RSS from wait4 instead, which is the same number.
+**   core alloc=<name> workload=<name> ops=<n> seconds=<s> ops_per_s=<x> ops_per_cpu_s=<y>
+**        rss_kib=<peak>
+** ops_per_s is over wall time. ops_per_cpu_s is over the working threads' CPU time (summed per
+** thread for twoheaps; 0 for prodcons, whose threads spin while waiting), steadier on a shared
+** machine. The runner (run.c) takes the peak RSS from wait4, which is the same number.
 **
 ** Workloads:
 **   random    one thread, 10k live blocks of 8-1024 B; replace a random slot (free, malloc).
@@ -72,6 +75,13 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of the calling thread: less disturbed than wall time on a shared machine. */
+static double thread_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* xorshift64*: cheap and the same sequence for every allocator. */
 typedef struct { uint64_t s; } rng_t;
 static inline uint64_t rng_next(rng_t *r) {
@@ -121,7 +131,8 @@ typedef struct {
   int own_heap;        /* in: allocate from a heap of this thread (twoheaps) */
   pthread_barrier_t *start; /* in: NULL when single-threaded */
   uint64_t ops;        /* out */
-  double elapsed;      /* out */
+  double elapsed;      /* out: wall seconds */
+  double cpu;          /* out: thread CPU seconds */
 } random_arg_t;
 
 static void *random_run(void *argp) {
@@ -136,7 +147,7 @@ static void *random_run(void *argp) {
     *(char *)slot[i] = 1;
   }
   if (a->start) pthread_barrier_wait(a->start);
-  double t0 = now_s(), t1 = t0, end = t0 + a->seconds;
+  double t0 = now_s(), t1 = t0, end = t0 + a->seconds, c0 = thread_cpu_s();
   uint64_t ops = 0;
   do {
     for (int k = 0; k < CLOCK_EVERY; k++) {
@@ -152,20 +163,22 @@ static void *random_run(void *argp) {
   } while (t1 < end);
   a->ops = ops;
   a->elapsed = t1 - t0;
+  a->cpu = thread_cpu_s() - c0;
   for (int i = 0; i < RANDOM_SLOTS; i++) b_free(slot[i]);
   if (h) b_heap_destroy(h);
   free(slot);
   return NULL;
 }
 
-static uint64_t wl_random(double seconds, double *elapsed) {
+static uint64_t wl_random(double seconds, double *elapsed, double *cpu_rate) {
   random_arg_t a = {.seconds = seconds, .seed = 0x9E3779B97F4A7C15ULL};
   random_run(&a);
   *elapsed = a.elapsed;
+  *cpu_rate = (double)a.ops / a.cpu;
   return a.ops;
 }
 
-static uint64_t wl_twoheaps(double seconds, double *elapsed) {
+static uint64_t wl_twoheaps(double seconds, double *elapsed, double *cpu_rate) {
   pthread_barrier_t start;
   pthread_barrier_init(&start, NULL, 2);
   random_arg_t a[2];
@@ -178,6 +191,7 @@ static uint64_t wl_twoheaps(double seconds, double *elapsed) {
   for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
   pthread_barrier_destroy(&start);
   *elapsed = a[0].elapsed > a[1].elapsed ? a[0].elapsed : a[1].elapsed;
+  *cpu_rate = (double)a[0].ops / a[0].cpu + (double)a[1].ops / a[1].cpu;
   return a[0].ops + a[1].ops;
 }
 /* }====================================================== */
@@ -188,10 +202,10 @@ static uint64_t wl_twoheaps(double seconds, double *elapsed) {
 #define REQ_BLOCKS 1004
 #define REQ_LARGE_EVERY 251 /* every 251st block is large: 4 of 1004 */
 
-static uint64_t wl_request(double seconds, double *elapsed) {
+static uint64_t wl_request(double seconds, double *elapsed, double *cpu_rate) {
   rng_t r = {0xD1B54A32D192ED03ULL};
   void *ptrs[REQ_BLOCKS];
-  double t0 = now_s(), t1 = t0, end = t0 + seconds;
+  double t0 = now_s(), t1 = t0, end = t0 + seconds, c0 = thread_cpu_s();
   uint64_t reqs = 0;
   do {
     bheap_t *h = xcheck(b_heap_new(), 0);
@@ -215,6 +229,7 @@ static uint64_t wl_request(double seconds, double *elapsed) {
     t1 = now_s();
   } while (t1 < end);
   *elapsed = t1 - t0;
+  *cpu_rate = (double)reqs / (thread_cpu_s() - c0);
   return reqs;
 }
 /* }====================================================== */
@@ -300,7 +315,7 @@ static void *consumer(void *argp) {
   return NULL;
 }
 
-static uint64_t wl_prodcons(double seconds, double *elapsed) {
+static uint64_t wl_prodcons(double seconds, double *elapsed, double *cpu_rate) {
   ring_t *q = xcheck(aligned_alloc(64, sizeof(ring_t)), sizeof(ring_t));
   memset(q, 0, sizeof *q);
   q->seconds = seconds;
@@ -312,6 +327,7 @@ static uint64_t wl_prodcons(double seconds, double *elapsed) {
   pthread_join(b, NULL);
   pthread_barrier_destroy(&q->start);
   *elapsed = q->t1 - q->t0;
+  *cpu_rate = 0; /* both threads spin while waiting: CPU time says nothing here */
   uint64_t n = q->consumed;
   free(q);
   return n;
@@ -320,7 +336,7 @@ static uint64_t wl_prodcons(double seconds, double *elapsed) {
 
 static const struct {
   const char *name;
-  uint64_t (*run)(double seconds, double *elapsed);
+  uint64_t (*run)(double seconds, double *elapsed, double *cpu_rate);
 } workloads[] = {
   {"random", wl_random},
   {"request", wl_request},
@@ -347,13 +363,13 @@ int main(int argc, char **argv) {
   if (name == NULL || !(seconds > 0)) usage();
   for (size_t i = 0; i < NWORKLOADS; i++) {
     if (strcmp(name, workloads[i].name) != 0) continue;
-    double elapsed = 0;
-    uint64_t ops = workloads[i].run(seconds, &elapsed);
+    double elapsed = 0, cpu_rate = 0;
+    uint64_t ops = workloads[i].run(seconds, &elapsed, &cpu_rate);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("core alloc=%s workload=%s ops=%llu seconds=%.6f ops_per_s=%.1f rss_kib=%ld\n",
-           ALLOC_NAME, name, (unsigned long long)ops, elapsed, (double)ops / elapsed,
-           ru.ru_maxrss);
+    printf("core alloc=%s workload=%s ops=%llu seconds=%.6f ops_per_s=%.1f ops_per_cpu_s=%.1f "
+           "rss_kib=%ld\n", ALLOC_NAME, name, (unsigned long long)ops, elapsed,
+           (double)ops / elapsed, cpu_rate, ru.ru_maxrss);
     return 0;
   }
   usage();
