@@ -15,6 +15,21 @@
 
 /* ---- malloc ---- */
 
+/* A large block; at the heap's limit, first give back what this thread caches for the heap
+** (it may free whole slabs) and try once more. */
+static HAK_NOINLINE void *large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
+  if (HAK_UNLIKELY(h == NULL)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  void *p = hak__large_alloc(h, size, align, zero);
+  if (p || !hak_heap_get_limit(h)) return p;
+  hak__tcache_t *tc = hak__tcache_find(h);
+  if (!tc) return NULL;
+  hak__tcache_flush_all(tc, h);
+  return hak__large_alloc(h, size, align, zero);
+}
+
 static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
   if (HAK_UNLIKELY(h == NULL)) {
     errno = EINVAL;
@@ -53,11 +68,7 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
 
 void *hak_heap_malloc(hak_heap_t *h, size_t size) {
   if (HAK_LIKELY(size <= HAK_SMALL_MAX)) return malloc_small(h, hak__size_to_class(size));
-  if (HAK_UNLIKELY(h == NULL)) {
-    errno = EINVAL;
-    return NULL;
-  }
-  return hak__large_alloc(h, size, HAK_MIN_ALIGN, false);
+  return large_alloc(h, size, HAK_MIN_ALIGN, false);
 }
 
 void *hak_heap_calloc(hak_heap_t *h, size_t count, size_t size) {
@@ -66,7 +77,7 @@ void *hak_heap_calloc(hak_heap_t *h, size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (n > HAK_SMALL_MAX) return h ? hak__large_alloc(h, n, HAK_MIN_ALIGN, true) : NULL;
+  if (n > HAK_SMALL_MAX) return large_alloc(h, n, HAK_MIN_ALIGN, true);
   void *p = malloc_small(h, hak__size_to_class(n));
   if (p) memset(p, 0, n);
   return p;
@@ -86,7 +97,7 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
     int cls = hak__class_for_aligned(size, align);
     if (cls >= 0) return malloc_small(h, (unsigned)cls);
   }
-  return hak__large_alloc(h, size, align, false);
+  return large_alloc(h, size, align, false);
 }
 
 /* ---- free ---- */

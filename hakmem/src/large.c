@@ -26,10 +26,11 @@ static size_t user_offset(size_t align) {
 }
 
 /* With hak__large_lock held: a cached mapping that fits, or NULL. */
-static hak__large_t *cache_take(size_t map_size, size_t map_align) {
+static hak__large_t *cache_take(size_t map_size, size_t map_align, size_t room) {
   hak__large_t *best = NULL;
   for (hak__large_t *l = cache; l; l = l->next) {
     if (l->map_size < map_size || l->map_size > map_size + map_size / 2 + GRAN) continue;
+    if (l->map_size > room) continue;
     if ((uintptr_t)l % map_align) continue;
     if (!best || l->map_size < best->map_size) best = l;
   }
@@ -57,25 +58,22 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
     return NULL;
   }
   size_t map_size = (off + size + GRAN - 1) & ~(GRAN - 1);
+  /* Reserve against the limit and pick a cached mapping in one step, so a bigger cached
+  ** mapping is only taken when the limit has room for all of it. */
+  pthread_mutex_lock(&hak__large_lock);
   pthread_mutex_lock(&h->lock);
-  int r = reserve(h, map_size);
+  size_t room = !h->limit ? SIZE_MAX : (h->held >= h->limit ? 0 : h->limit - h->held);
+  hak__large_t *l = map_size <= room ? cache_take(map_size, map_align, room) : NULL;
+  int r = map_size <= room ? reserve(h, l ? l->map_size : map_size) : -1;
   pthread_mutex_unlock(&h->lock);
+  pthread_mutex_unlock(&hak__large_lock);
   if (r != 0) {
     errno = ENOMEM;
     return NULL;
   }
-  pthread_mutex_lock(&hak__large_lock);
-  hak__large_t *l = cache_take(map_size, map_align);
-  pthread_mutex_unlock(&hak__large_lock);
   bool fresh = false;
   if (l) {
-    if (l->map_size != map_size) { /* held counts the mapping actually used */
-      pthread_mutex_lock(&h->lock);
-      h->held += l->map_size - map_size;
-      if (h->held > h->peak_held) h->peak_held = h->held;
-      pthread_mutex_unlock(&h->lock);
-      map_size = l->map_size;
-    }
+    map_size = l->map_size;
   } else {
     l = hak__os_map_aligned(map_size, map_align);
     if (l) {
@@ -221,10 +219,7 @@ int hak__large_resize(const hak__loc_t *loc, size_t size) {
   pthread_mutex_unlock(&h->lock);
   if (r != 0) return 0;
   /* Grow in place only: the mapping must not move, since the header is its identity. */
-  void *want = (char *)l + l->map_size;
-  void *got = mremap(l, l->map_size, new_map, 0);
-  if (got == MAP_FAILED) {
-    (void)want;
+  if (mremap(l, l->map_size, new_map, 0) == MAP_FAILED) {
     pthread_mutex_lock(&h->lock);
     h->held -= grow;
     pthread_mutex_unlock(&h->lock);
