@@ -474,6 +474,8 @@ int main(int argc, char **argv) {
          ", unknown %" PRIu64 ")\n",
          S.accepted, S.closed, S.requests, S.hashes, S.errors);
   printf("peak_rss_kb %ld\n", ru.ru_maxrss);
+  printf("cpu_us %ld\n", (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec +
+                             ru.ru_stime.tv_usec);
   store_clear();
   if (g_hak) {
     hak_uv_stats_t us;

@@ -39,7 +39,7 @@ if [ -r "$mimalloc" ]; then variants="$variants mimalloc"; else echo "no $mimall
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# One run: prints "req_per_s peak_rss_kb".
+# One run: prints "req_per_s peak_rss_kb server_cpu_us_per_request".
 run_one() {
   local variant=$1 out=$tmp/server.out pid port i
   local args=(--port 0 --max-conns "$total" --quiet)
@@ -62,10 +62,12 @@ run_one() {
     echo "$variant: client reported errors: $res" >&2; kill "$pid" 2>/dev/null; exit 1
   fi
   wait "$pid"
-  local rps rss
+  local rps rss cpu reqs
   rps=$(echo "$res" | sed -n 's/.*req_per_s \([0-9.]*\).*/\1/p')
+  reqs=$(echo "$res" | sed -n 's/^requests \([0-9]*\).*/\1/p')
   rss=$(sed -n 's/^peak_rss_kb \([0-9]*\)$/\1/p' "$out")
-  echo "$rps $rss"
+  cpu=$(sed -n 's/^cpu_us \([0-9]*\)$/\1/p' "$out")
+  echo "$rps $rss $(awk -v c="$cpu" -v n="$reqs" 'BEGIN { printf "%.2f", c / n }')"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -74,23 +76,29 @@ echo "uv_server under uv_client: $conns concurrent, $total connections x $reques
      "depth $depth, HASH every $hash_every ($hash_rounds rounds); $rounds interleaved rounds"
 for r in $(seq "$rounds"); do
   for v in $variants; do
-    read -r rps rss < <(run_one "$v")
+    read -r rps rss cpu < <(run_one "$v")
     echo "$rps" >> "$tmp/$v.rps"
     echo "$rss" >> "$tmp/$v.rss"
-    echo "round $r $v: $rps req/s, peak RSS $rss KiB"
+    echo "$cpu" >> "$tmp/$v.cpu"
+    echo "round $r $v: $rps req/s, peak RSS $rss KiB, server CPU $cpu us/request"
   done
 done
 
 hrps=$(median < "$tmp/hakmem.rps")
 hrss=$(median < "$tmp/hakmem.rss")
+hcpu=$(median < "$tmp/hakmem.cpu")
 echo
-echo "| allocator | req/s (median) | peak RSS KiB (median) | hakmem req/s ratio | hakmem RSS ratio |"
-echo "|---|---|---|---|---|"
+echo "| allocator | req/s | peak RSS KiB | server CPU us/req | hakmem req/s ratio | hakmem RSS ratio | hakmem CPU ratio |"
+echo "|---|---|---|---|---|---|---|"
 for v in $variants; do
   rps=$(median < "$tmp/$v.rps")
   rss=$(median < "$tmp/$v.rss")
-  awk -v v="$v" -v rps="$rps" -v rss="$rss" -v hrps="$hrps" -v hrss="$hrss" \
-    'BEGIN { printf "| %s | %.0f | %d | %.2fx | %.2fx |\n", v, rps, rss, hrps / rps, hrss / rss }'
+  cpu=$(median < "$tmp/$v.cpu")
+  awk -v v="$v" -v rps="$rps" -v rss="$rss" -v cpu="$cpu" -v hrps="$hrps" -v hrss="$hrss" -v hcpu="$hcpu" \
+    'BEGIN { printf "| %s | %.0f | %d | %.2f | %.2fx | %.2fx | %.2fx |\n", v, rps, rss, cpu, hrps / rps, hrss / rss, hcpu / cpu }'
 done
 echo
-echo "ratios: hakmem divided by the row (req/s: higher is better for hakmem; RSS: lower is better)"
+echo "medians of $rounds rounds; ratios are hakmem divided by the row: req/s higher is better for"
+echo "hakmem, RSS and CPU per request lower is better. CPU is the server's user+sys time per request"
+echo "(less sensitive than req/s to other load on the machine)."
+
