@@ -13,7 +13,7 @@
 
 #include "test_util.h"
 
-enum { TOTAL = 2000, WAVE = 8, HEAPS = 3, PER_THREAD = 200, LEFT = 20, TAKE = 40 };
+enum { TOTAL = 2000, WAVE = 8, HEAPS = 3, PER_THREAD = 64, LEFT = 8, TAKE = 16 };
 #define HELD_BOUND (48 * HT_MIB)
 
 typedef struct item_s {
@@ -64,7 +64,8 @@ static void *short_lived(void *arg) {
   int a = (int)(next_rand(&rng) % HEAPS), b = (a + 1) % HEAPS;
   for (int i = 0; i < PER_THREAD; i++) {
     int h = (i & 1) ? a : b;
-    size_t size = (i % 50 == 49) ? 100000 : 16 + (size_t)(next_rand(&rng) % 4080);
+    static const size_t sizes[] = {16, 40, 128, 500, 1500, 4000};
+    size_t size = (i == PER_THREAD - 1) ? 100000 : sizes[next_rand(&rng) % 6] - next_rand(&rng) % 8;
     void *p = hak_heap_malloc(heaps[h], size);
     if (p == NULL) {
       atomic_fetch_add(&alloc_failed, 1);
