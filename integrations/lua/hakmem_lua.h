@@ -31,7 +31,8 @@ extern "C" {
 ** and takes osize as Lua's type tag; otherwise osize is the block's size and the block is
 ** resized. Growth returns NULL when the heap is out of memory or at its limit; a shrink
 ** (0 < nsize <= osize) never fails: when the block cannot move it is returned as it is.
-** Each block carries one hidden byte (its type tag) after the nsize bytes Lua asked for.
+** A block may carry one hidden byte (its type tag) after the nsize bytes Lua asked for, kept in
+** the size class's slack; Lua's power-of-two vectors take no extra byte.
 */
 void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 

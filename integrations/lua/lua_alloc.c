@@ -5,10 +5,11 @@
 ** bytes of live Lua blocks by allocation tag. Never: takes a lock or touches shared writable
 ** memory on the allocation path once a thread has seen the heap (see the accounting box).
 **
-** A block's tag is known only when it is allocated, so it travels with the block: every block
-** is asked for one byte longer than Lua's size and the tag sits in that byte, at p[size] where
-** size is the size Lua knows the block by. Lua passes that size with every resize and free, so
-** finding the tag costs no lookup, and it works the same on whatever thread frees the block.
+** A block's tag is known only when it is allocated, so it travels with the block: a tag byte
+** at p[size] just after the bytes Lua asked for, where size is the size Lua knows the block by.
+** Lua passes that size with every resize and free, so finding the tag costs no lookup in the
+** common case, and it works the same on whatever thread frees the block. Untyped blocks whose
+** size is exactly a size class go without the byte (see "Where the tag byte goes").
 */
 #include <errno.h>
 #include <pthread.h>
@@ -148,28 +149,65 @@ int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out) {
 
 /* }===================================================================== */
 
-/* The size hakmem holds a block by: Lua's size plus the tag byte. */
-#define HAK_SIZE(n) ((n) + 1)
+/*
+** {=====================================================================
+** Where the tag byte goes
+**
+** Lua sizes most of its vectors in powers of two (arrays of 16-byte values, hash parts of
+** 24-byte nodes), which land exactly on hakmem's size classes; one more byte would push each into
+** the next class (+25% to +100%). So a block Lua knows by size n is asked for as:
+**  - n + 1, tag at p[n], when n is not a class size (the byte fits in the class's slack), and
+**    always for typed objects;
+**  - n exactly, with no tag byte, for an untyped block (tag 0) whose n is a class size.
+** Reading a tag back: when n is not a class size, p[n]; when it is, the block has a tag only if
+** it is longer than n (hak_usable_size), else it is an untyped block.
+** exact_class mirrors the core's class table (hakmem/src/size_class.c); alloc_test checks the
+** two agree. If they ever disagree the cost is memory (a bumped class) or attribution, never
+** safety: the tag is only read inside the block.
+** ======================================================================
+*/
+
+static inline int exact_class(size_t n) {
+  if (n <= 128) return (n & 15) == 0;     /* 16, 32, ..., 128 */
+  if (n > 32768) return 0;                /* large blocks: page-granular, slack is the rule */
+  unsigned sh = 61u - (unsigned)__builtin_clzll(n); /* classes m << sh, m in 4..7 */
+  return (n & (((size_t)1 << sh) - 1)) == 0;
+}
+
+static inline size_t hak_size(size_t n, unsigned tag) {
+  return tag == 0 && exact_class(n) ? n : n + 1;
+}
+
+/* The tag byte of a block Lua knows by size n; untyped blocks without one read as 0. */
+static inline unsigned tag_byte(const unsigned char *p, size_t n) {
+  if (likely(!exact_class(n))) return p[n];
+  return hak_usable_size(p) > n ? p[n] : 0;
+}
+
+/* }===================================================================== */
 
 static void *alloc_new(hak_heap_t *heap, size_t tagarg, size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
-  unsigned char *p = hak_heap_malloc(heap, HAK_SIZE(nsize));
+  size_t req = hak_size(nsize, tag);
+  unsigned char *p = hak_heap_malloc(heap, req);
   if (unlikely(p == NULL)) return NULL;
-  p[nsize] = (unsigned char)tag;
+  if (req != nsize) p[nsize] = (unsigned char)tag;
   acct_add(acct_of(heap), tag, nsize);
   return p;
 }
 
 static void *alloc_resize(hak_heap_t *heap, unsigned char *p, size_t osize, size_t nsize) {
-  unsigned tag = p[osize] & TAG_MASK;
-  unsigned char *q = hak_heap_realloc(heap, p, HAK_SIZE(nsize));
+  unsigned tag = tag_byte(p, osize) & TAG_MASK;
+  size_t req = hak_size(nsize, tag);
+  unsigned char *q = hak_heap_realloc(heap, p, req);
   if (unlikely(q == NULL)) {
     if (nsize > osize) return NULL;
-    /* A shrink that could not move: keep the block, which hakmem still sizes as before. */
+    /* A shrink that could not move: keep the block, which hakmem still sizes as before
+    ** (longer than nsize, so the tag byte at p[nsize] is inside it and is found again). */
     q = p;
     q[nsize] = (unsigned char)(tag | TAG_UNSIZED);
-  } else {
-    q[nsize] = (unsigned char)tag;
+  } else if (req != nsize || (q == p && hak_usable_size(q) > nsize)) {
+    q[nsize] = (unsigned char)tag; /* also when untyped but kept in a longer block */
   }
   acct_resize(acct_of(heap), tag, osize, nsize);
   return q;
@@ -180,16 +218,16 @@ void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   unsigned char *p = ptr;
   if (nsize == 0) {
     if (p != NULL) {
-      unsigned char t = p[osize];
+      unsigned t = tag_byte(p, osize);
       acct_sub(acct_of(heap), t & TAG_MASK, osize);
       if (unlikely(t & TAG_UNSIZED))
         hak_free(p);
       else
-        hak_free_sized(p, HAK_SIZE(osize));
+        hak_free_sized(p, hak_size(osize, t));
     }
     return NULL;
   }
-  if (unlikely(nsize == SIZE_MAX)) /* no room for the tag byte; Lua never asks this much */
+  if (unlikely(nsize == SIZE_MAX)) /* no room for a tag byte; Lua never asks this much */
     return p != NULL && nsize <= osize ? p : NULL;
   if (p == NULL) return alloc_new(heap, osize, nsize);
   return alloc_resize(heap, p, osize, nsize);

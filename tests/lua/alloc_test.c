@@ -179,3 +179,37 @@ Test(lua_alloc, blocks_freed_on_another_thread_are_reclaimed) {
   cr_expect_eq(st.live_bytes, 0);
   cr_expect_geq(st.remote_free_count, 1);
 }
+
+/* Lua's power-of-two vectors sit exactly on size classes; the tag byte must not bump them. */
+Test(lua_alloc, untyped_blocks_take_the_class_of_their_size_and_typed_ones_keep_a_spare_byte) {
+  for (size_t n = 1; n <= 40000; n += n < 4096 ? 1 : 7) {
+    void *plain = hak_heap_malloc(heap, n);
+    void *untyped = hak_lua_alloc(heap, NULL, 0, n);
+    void *typed = hak_lua_alloc(heap, NULL, LUA_TSTRING, n);
+    cr_assert_eq(hak_usable_size(untyped), hak_usable_size(plain), "untyped size %zu", n);
+    cr_assert_gt(hak_usable_size(typed), n, "typed size %zu", n);
+    hak_free(plain);
+    hak_lua_alloc(heap, untyped, n, 0);
+    hak_lua_alloc(heap, typed, n, 0);
+  }
+  cr_expect_eq(type_stats().count, 0);
+}
+
+/* Untyped blocks may reuse memory full of bytes that look like tags: none may be read as one. */
+Test(lua_alloc, stale_bytes_are_never_taken_for_a_tag) {
+  enum { N = 64 };
+  void *p[N];
+  for (size_t n = 1; n <= 2048; n++) {
+    for (int i = 0; i < N; i++) {
+      p[i] = hak_heap_malloc(heap, n);
+      memset(p[i], LUA_TTABLE, hak_usable_size(p[i]));
+    }
+    for (int i = 0; i < N; i++) hak_free(p[i]);
+    for (int i = 0; i < N; i++) p[i] = hak_lua_alloc(heap, NULL, 0, n);
+    for (int i = 0; i < N; i++) p[i] = hak_lua_alloc(heap, p[i], n, n > 1 ? n - 1 : 1);
+    for (int i = 0; i < N; i++) hak_lua_alloc(heap, p[i], n > 1 ? n - 1 : 1, 0);
+    hak_lua_type_stats_t ts = type_stats();
+    cr_assert_eq(ts.count, 0, "size %zu: %zu blocks left, %zu as tables", n, ts.count,
+                 ts.type[LUA_TTABLE].count);
+  }
+}
