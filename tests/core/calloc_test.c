@@ -1,10 +1,11 @@
 /*
 ** calloc: the requested bytes are zero for every class and for large blocks, also when the
-** blocks reuse memory that was written before (freed or reset); count*size overflow and sizes
-** near SIZE_MAX give NULL with ENOMEM.
+** blocks reuse memory written before (freed here, freed by another thread, or reset);
+** count*size overflow and sizes near SIZE_MAX give NULL with ENOMEM.
 */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "test_util.h"
@@ -65,6 +66,43 @@ Test(calloc, reused_dirty_blocks_are_zeroed) {
                 sizes[i], p[k]);
     }
     for (int k = 0; k < N; k++) hak_free(p[k]);
+  }
+}
+
+struct batch {
+  void **p;
+  int n;
+};
+
+static void *free_batch(void *arg) {
+  struct batch *b = arg;
+  for (int i = 0; i < b->n; i++) hak_free(b->p[i]);
+  return NULL;
+}
+
+Test(calloc, blocks_coming_back_through_remote_frees_are_zeroed) {
+  enum { N = 2000 };
+  static void *p[N];
+  static const size_t remote_sizes[] = {16, 64, 200, 1024, 5000, 30000};
+  for (size_t k = 0; k < sizeof remote_sizes / sizeof remote_sizes[0]; k++) {
+    size_t size = remote_sizes[k];
+    int n = size > 4096 ? 200 : N;
+    for (int i = 0; i < n; i++) {
+      p[i] = hak_heap_malloc(heap, size);
+      cr_assert_not_null(p[i]);
+      ht_fill(p[i], hak_usable_size(p[i]), 0xC7);
+    }
+    struct batch b = {p, n};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_batch, &b), 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < n; i++) {
+      p[i] = hak_heap_calloc(heap, size, 1);
+      cr_assert_not_null(p[i]);
+      cr_assert(ht_all_zero(p[i], size), "calloc(%zu, 1) = %p after remote frees is dirty", size,
+                p[i]);
+    }
+    for (int i = 0; i < n; i++) hak_free(p[i]);
   }
 }
 

@@ -2,10 +2,14 @@
 ** Destroy and reset: reset frees every block at once (stats drop to zero live, held drops, the
 ** heap stays usable); destroy gives the memory of a big heap back to the OS (RSS drops), and so
 ** does hak_heap_collect(heap, true) once everything is freed. Creating and destroying many heaps
-** does not grow the process.
+** does not grow the process. Caches of the calling and of idle threads never hand out blocks
+** from before a reset or from a destroyed heap.
 */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "test_util.h"
 
@@ -155,4 +159,146 @@ Test(destroy_reset, destroy_of_null_is_a_no_op) {
 
 Test(destroy_reset, destroy_of_a_heap_that_was_never_used) {
   for (int i = 0; i < 100; i++) hak_heap_destroy(hak_heap_create(NULL));
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return (x > y) - (x < y);
+}
+
+/* Sort the blocks and fail if any two overlap (a block handed out twice). */
+static void expect_disjoint(void **p, size_t n) {
+  qsort(p, n, sizeof p[0], cmp_ptr);
+  for (size_t i = 0; i + 1 < n; i++)
+    cr_assert_leq((uintptr_t)p[i] + hak_usable_size(p[i]), (uintptr_t)p[i + 1],
+                  "blocks %p and %p overlap: a block was handed out twice", p[i], p[i + 1]);
+}
+
+Test(destroy_reset, caller_cache_is_cleared_by_reset) {
+  enum { N = 3000 };
+  static void *p[N];
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  for (int round = 0; round < 3; round++) {
+    /* Leave freed blocks in this thread's cache and live blocks in the slabs, then reset. */
+    for (int i = 0; i < N; i++) p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 64) * 16);
+    for (int i = 0; i < N; i += 2) hak_free(p[i]);
+    hak_heap_reset(heap);
+    for (int i = 0; i < N; i++) {
+      p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 64) * 16);
+      cr_assert_not_null(p[i]);
+      cr_assert_eq(hak_heap_of(p[i]), heap);
+    }
+    cr_assert_eq(ht_stats(heap).live_blocks, N, "round %d: live %zu after reset + %d allocations",
+                 round, ht_stats(heap).live_blocks, N);
+    expect_disjoint(p, N);
+    hak_heap_reset(heap);
+  }
+  hak_heap_destroy(heap);
+}
+
+/* A second thread that uses a heap, then idles while the main thread resets/destroys it. */
+struct idle_user {
+  hak_heap_t *heap;
+  sem_t used, go, done;
+  void **out;
+  int n;
+};
+
+static void *idle_user_main(void *arg) {
+  struct idle_user *u = arg;
+  void *tmp[256];
+  for (int i = 0; i < 256; i++) tmp[i] = hak_heap_malloc(u->heap, 16 + (size_t)(i % 64) * 16);
+  for (int i = 0; i < 256; i += 2) hak_free(tmp[i]);
+  sem_post(&u->used);
+  while (sem_wait(&u->go) != 0) {
+  }
+  for (int i = 0; i < u->n; i++) u->out[i] = hak_heap_malloc(u->heap, 16 + (size_t)(i % 64) * 16);
+  sem_post(&u->done);
+  return NULL;
+}
+
+Test(destroy_reset, other_thread_cache_is_not_reused_after_reset) {
+  enum { N = 2000 };
+  static void *p[2 * N];
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  struct idle_user u = {.heap = heap, .out = p + N, .n = N};
+  sem_init(&u.used, 0, 0);
+  sem_init(&u.go, 0, 0);
+  sem_init(&u.done, 0, 0);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, idle_user_main, &u), 0);
+  while (sem_wait(&u.used) != 0) {
+  }
+  hak_heap_reset(heap);
+  for (int i = 0; i < N; i++) {
+    p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 64) * 16);
+    cr_assert_not_null(p[i]);
+  }
+  sem_post(&u.go);
+  while (sem_wait(&u.done) != 0) {
+  }
+  pthread_join(t, NULL);
+  for (int i = N; i < 2 * N; i++) cr_assert_not_null(p[i]);
+  hak_heap_collect(heap, false);
+  cr_assert_eq(ht_stats(heap).live_blocks, 2 * N, "live %zu, want %d",
+               ht_stats(heap).live_blocks, 2 * N);
+  expect_disjoint(p, 2 * N);
+  hak_heap_destroy(heap);
+}
+
+Test(destroy_reset, thread_cache_of_a_destroyed_heap_does_not_leak_into_a_new_heap) {
+  enum { N = 2000 };
+  static void *p[N];
+  for (int round = 0; round < 20; round++) {
+    hak_heap_t *old = hak_heap_create(NULL);
+    cr_assert_not_null(old);
+    for (int i = 0; i < N; i++) p[i] = hak_heap_malloc(old, 16 + (size_t)(i % 64) * 16);
+    for (int i = 0; i < N; i += 2) hak_free(p[i]);
+    hak_heap_destroy(old);
+    /* The new heap probably takes the old one's slot in this thread's cache table. */
+    hak_heap_t *heap = hak_heap_create(NULL);
+    cr_assert_not_null(heap);
+    for (int i = 0; i < N; i++) {
+      p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 64) * 16);
+      cr_assert_not_null(p[i]);
+      cr_assert_eq(hak_heap_of(p[i]), heap, "round %d: block %p from a new heap is not its own",
+                   round, p[i]);
+      ht_fill(p[i], 16, 0xAB);
+    }
+    cr_assert_eq(ht_stats(heap).live_blocks, N);
+    expect_disjoint(p, N);
+    hak_heap_destroy(heap);
+  }
+}
+
+Test(destroy_reset, idle_thread_cache_of_a_destroyed_heap_does_not_leak_into_a_new_heap) {
+  enum { N = 2000 };
+  static void *p[2 * N];
+  hak_heap_t *old = hak_heap_create(NULL);
+  cr_assert_not_null(old);
+  struct idle_user u = {.heap = old, .out = p + N, .n = N};
+  sem_init(&u.used, 0, 0);
+  sem_init(&u.go, 0, 0);
+  sem_init(&u.done, 0, 0);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, idle_user_main, &u), 0);
+  while (sem_wait(&u.used) != 0) {
+  }
+  hak_heap_destroy(old);
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  u.heap = heap; /* published to the thread by sem_post below */
+  for (int i = 0; i < N; i++) p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 64) * 16);
+  sem_post(&u.go);
+  while (sem_wait(&u.done) != 0) {
+  }
+  pthread_join(t, NULL);
+  for (int i = 0; i < 2 * N; i++) {
+    cr_assert_not_null(p[i]);
+    cr_assert_eq(hak_heap_of(p[i]), heap, "block %d (%p) is not the new heap's", i, p[i]);
+  }
+  expect_disjoint(p, 2 * N);
+  hak_heap_destroy(heap);
 }
