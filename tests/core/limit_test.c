@@ -6,7 +6,9 @@
 */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "test_util.h"
 
@@ -287,4 +289,58 @@ Test(limit, other_heaps_are_not_limited) {
   hak_free(p);
   hak_heap_destroy(small);
   hak_heap_destroy(free_heap);
+}
+
+struct limited_worker {
+  hak_heap_t *heap;
+  int seed;
+  int refused;
+  int bad_errno;
+};
+
+static void *limited_worker_main(void *arg) {
+  struct limited_worker *w = arg;
+  void **mine = calloc(20000, sizeof(void *));
+  int n = 0;
+  for (int i = 0; i < 20000 && w->refused < 300; i++) {
+    size_t size = (i % 40 == 0) ? 150 * HT_KIB : 16 + (size_t)((i * 131 + w->seed * 7) % 6000);
+    errno = 0;
+    void *p = hak_heap_malloc(w->heap, size);
+    if (p == NULL) {
+      w->refused++;
+      if (errno != ENOMEM) w->bad_errno++;
+      if (n > 0) hak_free(mine[--n]); /* make room and go on */
+      continue;
+    }
+    mine[n++] = p;
+  }
+  for (int i = 0; i < n; i++) hak_free(mine[i]);
+  free(mine);
+  return NULL;
+}
+
+Test(limit, threads_allocating_at_once_never_take_the_heap_above_the_limit) {
+  enum { T = 4 };
+  const size_t limit = 8 * HT_MIB;
+  hak_heap_config_t cfg = {.limit_bytes = limit};
+  hak_heap_t *heap = hak_heap_create(&cfg);
+  cr_assert_not_null(heap);
+  struct limited_worker w[T];
+  pthread_t t[T];
+  for (int i = 0; i < T; i++) {
+    w[i] = (struct limited_worker){.heap = heap, .seed = i};
+    cr_assert_eq(pthread_create(&t[i], NULL, limited_worker_main, &w[i]), 0);
+  }
+  int refused = 0;
+  for (int i = 0; i < T; i++) {
+    pthread_join(t[i], NULL);
+    refused += w[i].refused;
+    cr_assert_eq(w[i].bad_errno, 0, "refusals without ENOMEM");
+  }
+  cr_assert_gt(refused, 0);
+  hak_heap_stats_t s = ht_stats(heap);
+  cr_assert_leq(s.peak_held_bytes, limit, "peak_held_bytes %zu above the limit %zu with %d threads",
+                s.peak_held_bytes, limit, T);
+  cr_assert_eq(s.live_blocks, 0);
+  hak_heap_destroy(heap);
 }

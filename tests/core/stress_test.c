@@ -2,10 +2,12 @@
 ** Multi-threaded stress (plain program so it runs under TSan): several threads allocate from
 ** several shared heaps with random sizes including large blocks, write a byte pattern on
 ** allocation and check it on free, hand blocks to other threads through queues to be freed
-** there, reallocate across heaps, and create, use and destroy private heaps while the others
-** run. Ends with every shared heap at zero live. Prints "N passed, N failed"; exits 1 on failure.
+** there, reallocate across heaps, flush their caches, and create, use and destroy private heaps
+** while the others run; a janitor thread reads stats and collects the shared heaps meanwhile.
+** Ends with every shared heap at zero live. Prints "N passed, N failed"; exits 1 on failure.
 */
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +36,9 @@ static inbox_t inbox[THREADS];
 static atomic_int errors_reported;
 static atomic_long bad_pattern, bad_owner, alloc_failed, private_failed;
 static struct timespec start;
+static atomic_bool workers_done;
+static atomic_long janitor_rounds;
+static sem_t janitor_kick; /* posted by workers every 500 operations */
 
 static void on_error(int err, const char *msg, void *arg) {
   (void)arg;
@@ -175,6 +180,8 @@ static void *worker(void *arg) {
     if ((op & 1023) == 0 && elapsed() > MAX_SECONDS) break;
     if ((op & 63) == 0) drain(self, &rng);
     if (op % 2000 == 1999) private_heap_episode(&rng);
+    if (op % 5000 == 4999) hak_thread_flush();
+    if (op % 500 == 0) sem_post(&janitor_kick);
     uint64_t r = next_rand(&rng) % 100;
     if (n == LOCAL_CAP || (n > 0 && r < 35)) {
       int i = (int)(next_rand(&rng) % (uint64_t)n);
@@ -226,6 +233,25 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* Reads stats and collects the shared heaps while the workers use them. */
+static void *janitor(void *arg) {
+  (void)arg;
+  long rounds = 0;
+  for (;;) {
+    while (sem_wait(&janitor_kick) != 0) {
+    }
+    if (atomic_load(&workers_done)) break;
+    for (int h = 0; h < HEAPS; h++) {
+      hak_heap_stats_t s;
+      hak_heap_get_stats(shared[h], &s);
+      hak_heap_collect(shared[h], rounds % 8 == 7);
+    }
+    rounds++;
+  }
+  atomic_store(&janitor_rounds, rounds);
+  return NULL;
+}
+
 static int passed, failed;
 
 static void report(const char *name, bool ok, const char *detail) {
@@ -250,9 +276,14 @@ int main(void) {
     }
   }
   for (int t = 0; t < THREADS; t++) pthread_mutex_init(&inbox[t].mu, NULL);
-  pthread_t th[THREADS];
+  pthread_t th[THREADS], jan;
+  sem_init(&janitor_kick, 0, 0);
+  pthread_create(&jan, NULL, janitor, NULL);
   for (int t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t);
   for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
+  atomic_store(&workers_done, true);
+  sem_post(&janitor_kick);
+  pthread_join(jan, NULL);
   /* Workers drained their inboxes before exiting, but later pushes may have arrived. */
   uint64_t rng = 1;
   for (int t = 0; t < THREADS; t++) {
@@ -292,6 +323,7 @@ int main(void) {
   report("shared_heaps_drain_to_zero_live", zero, detail);
   snprintf(detail, sizeof detail, "%.1f s", secs);
   report("finishes_within_bound", secs < MAX_SECONDS + 2, detail);
-  printf("%d passed, %d failed (%.2f s)\n", passed, failed, secs);
+  printf("%d passed, %d failed (%.2f s, %ld janitor rounds)\n", passed, failed, secs,
+         (long)atomic_load(&janitor_rounds));
   return failed ? 1 : 0;
 }
