@@ -175,6 +175,24 @@ Test(invalid_free, interior_pointer_into_large_block_is_reported) {
   expect_heap_usable();
 }
 
+Test(invalid_free, pointers_just_before_a_large_block_are_reported) {
+  /* Just below the block lies the mapping's header (or nothing of hakmem's): "never handed out"
+  ** and "inside a block" are both fair descriptions, so either code is accepted. */
+  static const size_t aligns[] = {16, 4096, HT_MIB};
+  for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+    unsigned char *p = hak_heap_aligned_alloc(heap, aligns[i], 300 * HT_KIB);
+    cr_assert_not_null(p);
+    ht_fill(p, 300 * HT_KIB, 0x21);
+    expect_report(p - 16, HAK_ERR_INVALID_POINTER, HAK_ERR_INTERIOR_POINTER, "16 before large");
+    expect_report(p - 64, HAK_ERR_INVALID_POINTER, HAK_ERR_INTERIOR_POINTER, "64 before large");
+    cr_assert(ht_check(p, 300 * HT_KIB, 0x21));
+    cr_assert_eq(hak_heap_of(p), heap);
+    hak_free(p);
+  }
+  cr_assert_eq(ht_stats(heap).large_count, 0);
+  expect_heap_usable();
+}
+
 Test(invalid_free, double_free_of_small_block_is_reported) {
   static const size_t sizes[] = {16, 64, 200, 3000, 32000};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
