@@ -35,7 +35,7 @@ typedef struct {
 } series_t;
 
 static series_t results[NWORK][ALLOCS];
-static char dir[4096] = "bench/lua";
+static char dir[4096];
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -115,6 +115,25 @@ static void print_machine(void) {
          sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, date, load[0]);
 }
 
+/* The runfiles holding the children and workloads: bazel run's working directory, or beside
+** the binary when it is started directly from bazel-bin. */
+static int find_dir(const char *argv0) {
+  const char *rf = getenv("RUNFILES_DIR");
+  char cand[3][4096];
+  snprintf(cand[0], sizeof cand[0], "bench/lua");
+  snprintf(cand[1], sizeof cand[1], "%s/hakmem/bench/lua", rf != NULL ? rf : ".");
+  snprintf(cand[2], sizeof cand[2], "%s.runfiles/hakmem/bench/lua", argv0);
+  for (int i = 0; i < 3; i++) {
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/%s", cand[i], alloc_bins[0]);
+    if (access(probe, X_OK) == 0) {
+      snprintf(dir, sizeof dir, "%s", cand[i]);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int rounds = 5;
   const char *scale = "1";
@@ -132,9 +151,10 @@ int main(int argc, char **argv) {
     }
   }
   if (rounds < 1 || rounds > MAX_ROUNDS) rounds = 5;
-  const char *rf = getenv("RUNFILES_DIR");
-  if (access("bench/lua/workloads", R_OK) != 0 && rf != NULL)
-    snprintf(dir, sizeof dir, "%s/hakmem/bench/lua", rf);
+  if (!find_dir(argv[0])) {
+    fprintf(stderr, "lua_bench: cannot find the allocator binaries; run it with bazel run\n");
+    return 1;
+  }
 
   print_machine();
   printf("Lua 5.4 workloads, scale %s, %d rounds, allocators interleaved (order rotated per "
