@@ -36,12 +36,24 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
     return NULL;
   }
   hak__tcache_t *tc = hak__tcache_attach(h);
-  if (tc) return hak__base_to_user(hak__tcache_refill(tc, h, cls));
+  if (tc) {
+    hak__bin_t *bin = &tc->bins[cls];
+    if (bin->head && bin->head->key != hak__free_key) {
+      /* Handed out while still listed here: a double free. Drop the list (its blocks stay
+      ** counted as used) and carry on with fresh blocks. */
+      const void *bad = bin->head;
+      bin->head = NULL;
+      bin->count = 0;
+      hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", bad,
+                  "double free of a small block (detected when the block was reused)");
+    }
+    return hak__base_to_user(hak__tcache_refill(tc, h, cls));
+  }
   /* No cache could be made: take one block straight from the slabs. */
   hak__block_t *b = NULL;
   pthread_mutex_lock(&h->lock);
   if (hak__slab_take(h, cls, 1, &b) == 1) h->cls_allocs[cls]++;
-  pthread_mutex_unlock(&h->lock);
+  hak__heap_unlock(h);
   if (!b) {
     errno = ENOMEM;
     return NULL;
@@ -55,8 +67,9 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
   if (HAK_LIKELY(tc != NULL)) {
     hak__bin_t *bin = &tc->bins[cls];
     hak__block_t *b = bin->head;
-    if (HAK_LIKELY(b != NULL)) {
+    if (HAK_LIKELY(b != NULL && b->key == hak__free_key)) {
       bin->head = b->next;
+      __builtin_prefetch(b->next, 1); /* the next malloc of this class will want it */
       bin->count--;
       b->key = 0;
       HAK_COUNTER_ADD(bin->allocs, 1);
@@ -102,53 +115,69 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
 
 /* ---- free ---- */
 
-static HAK_NOINLINE void free_small_slow(hak__loc_t *loc) {
-  hak_heap_t *h = loc->ss->heap;
+/* A small block whose heap this thread has no slotted cache for: the heap's slotless cache,
+** or the remote queue. */
+static HAK_NOINLINE void free_small_slow(hak__slab_t *slab, hak__base_t b) {
+  hak_heap_t *h = hak__ss_of_slab(slab)->heap;
   hak__tcache_t *tc = h->slot == HAK_NO_SLOT ? hak__tcache_find_slow(h) : NULL;
   if (tc) {
-    unsigned cls = loc->slab->cls;
+    hak__bin_t *bin = &tc->bins[slab->cls];
+    if (HAK_UNLIKELY(bin->head == b.blk)) {
+      hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b.blk, "double free of a small block");
+      return;
+    }
+    b.blk->key = hak__free_key;
+    hak__bin_push(bin, b);
+    HAK_COUNTER_ADD(bin->frees, 1);
+    if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, slab->cls);
+    return;
+  }
+  /* The remote path touches the block for the CAS anyway: check its state here. */
+  if (HAK_UNLIKELY(hak__block_is_free(b))) {
+    hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b.blk, "double free of a small block");
+    return;
+  }
+  hak__remote_push(h, b);
+}
+
+/* Not a valid small block: a large block, or an error to report. */
+static HAK_NOINLINE void free_other(void *p, const char *op) {
+  hak__loc_t loc;
+  hak__resolve(hak__uptr_from(p), &loc);
+  if (loc.kind == HAK_LOC_LARGE) hak__large_free(&loc, op);
+  else hak__report(loc.err, op, p, loc.why);
+}
+
+HAK_INLINE void free_impl(void *p, const char *op) {
+  hak__uptr_t u = hak__uptr_from(p);
+  hak__base_t b;
+  hak__slab_t *slab = hak__resolve_small(u, hak__reg_lookup(u.addr), &b);
+  if (HAK_UNLIKELY(slab == NULL)) {
+    free_other(p, op);
+    return;
+  }
+#ifdef HAK_SECURE
+  if (HAK_UNLIKELY(hak__block_is_free(b))) {
+    hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
+    return;
+  }
+#endif
+  hak_heap_t *h = hak__ss_of_slab(slab)->heap;
+  hak__tcache_t *tc = h->slot < HAK_TLS_SLOTS ? hak__tls_slots[h->slot] : NULL;
+  if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h)) {
+    unsigned cls = slab->cls;
     hak__bin_t *bin = &tc->bins[cls];
-    loc->base.blk->key = hak__free_key;
-    hak__bin_push(bin, loc->base);
+    if (HAK_UNLIKELY(bin->head == b.blk)) {
+      hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
+      return;
+    }
+    b.blk->key = hak__free_key;
+    hak__bin_push(bin, b);
     HAK_COUNTER_ADD(bin->frees, 1);
     if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
     return;
   }
-  hak__remote_push(h, loc->base);
-}
-
-static HAK_NOINLINE void free_other(hak__loc_t *loc, const char *op, const void *p) {
-  if (loc->kind == HAK_LOC_LARGE) {
-    hak__large_free(loc, op);
-    return;
-  }
-  hak__report(loc->err, op, p, loc->why);
-}
-
-HAK_INLINE void free_impl(void *p, const char *op) {
-  hak__loc_t loc;
-  hak__resolve(hak__uptr_from(p), &loc);
-  if (HAK_LIKELY(loc.kind == HAK_LOC_SMALL)) {
-    hak__block_t *b = loc.base.blk;
-    if (HAK_UNLIKELY(b->key == hak__free_key)) {
-      hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
-      return;
-    }
-    hak_heap_t *h = loc.ss->heap;
-    hak__tcache_t *tc = h->slot < HAK_TLS_SLOTS ? hak__tls_slots[h->slot] : NULL;
-    if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h)) {
-      unsigned cls = loc.slab->cls;
-      hak__bin_t *bin = &tc->bins[cls];
-      b->key = hak__free_key;
-      hak__bin_push(bin, loc.base);
-      HAK_COUNTER_ADD(bin->frees, 1);
-      if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
-      return;
-    }
-    free_small_slow(&loc);
-    return;
-  }
-  free_other(&loc, op, p);
+  free_small_slow(slab, b);
 }
 
 void hak_free(void *p) {
@@ -176,7 +205,7 @@ void hak_free_sized(void *p, size_t size) {
 static bool resolve_live(const void *p, hak__loc_t *loc) {
   if (!p) return false;
   hak__resolve(hak__uptr_from(p), loc);
-  if (loc->kind == HAK_LOC_SMALL) return loc->base.blk->key != hak__free_key && loc->ss->heap;
+  if (loc->kind == HAK_LOC_SMALL) return !hak__block_is_free(loc->base) && loc->ss->heap;
   if (loc->kind == HAK_LOC_LARGE) return loc->large->state == HAK_LARGE_LIVE;
   return false;
 }
@@ -203,7 +232,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
   hak__loc_t loc;
   hak__resolve(hak__uptr_from(p), &loc);
   if (loc.kind == HAK_LOC_BAD ||
-      (loc.kind == HAK_LOC_SMALL && loc.base.blk->key == hak__free_key) ||
+      (loc.kind == HAK_LOC_SMALL && hak__block_is_free(loc.base)) ||
       (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
     if (loc.kind == HAK_LOC_BAD) hak__report(loc.err, "hak_heap_realloc", p, loc.why);
     else hak__report(HAK_ERR_DOUBLE_FREE, "hak_heap_realloc", p, "realloc of a freed block");

@@ -18,6 +18,7 @@
 
 hak_heap_t *hak__default;
 uintptr_t hak__free_key = 0x9e3779b97f4a7c15ull;
+uintptr_t hak__slab_key = 0x9e3779b97f4a7c17ull;
 
 static _Alignas(HAK_CACHELINE) hak_heap_t default_heap_storage;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -57,6 +58,7 @@ static void global_init(void) {
                 ((uintptr_t)&global_init << 7);
   k *= 0x9e3779b97f4a7c15ull;
   hak__free_key = k | 1;
+  hak__slab_key = hak__free_key ^ 2;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
@@ -183,7 +185,7 @@ size_t hak__heap_drain_to_slabs(hak_heap_t *h) {
     n++;
   }
   h->remote_frees += n;
-  pthread_mutex_unlock(&h->lock);
+  hak__heap_unlock(h);
   return n;
 }
 

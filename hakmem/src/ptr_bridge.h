@@ -7,6 +7,8 @@
 #ifndef HAK_PTR_BRIDGE_H
 #define HAK_PTR_BRIDGE_H
 
+#include <stdbool.h>
+
 #include "ptr.h"
 #include "registry.h"
 #include "types.h"
@@ -28,7 +30,21 @@ typedef struct {
   hak__base_t base;
 } hak__loc_t;
 
-extern uintptr_t hak__free_key; /* random, odd; marks free blocks (word 1) */
+/*
+** Block state keys, in word 1 of every free block (random per process, set at init):
+**   hak__free_key  free, held by a thread cache bin or the remote queue;
+**   hak__slab_key  free, on its slab's free list;
+**   anything else  handed out (cleared to 0 when handed out; then user data).
+** Lists check the key where they touch the block anyway (pop, flush, take), so a double free
+** is caught when the block comes back for reuse, without a load on the free fast path.
+*/
+extern uintptr_t hak__free_key;
+extern uintptr_t hak__slab_key;
+
+HAK_INLINE bool hak__block_is_free(hak__base_t b) {
+  uintptr_t k = b.blk->key;
+  return k == hak__free_key || k == hak__slab_key;
+}
 
 /* ---- small blocks ---- */
 
@@ -57,22 +73,30 @@ HAK_INLINE void *hak__base_to_user(hak__base_t b) { return b.blk; }
 */
 void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
 
+/* The fast case alone: the slab of a carved block of an assigned slab, with its base; NULL
+** for anything else (then use hak__resolve for the reason). */
+HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__base_t *base) {
+  if (HAK_UNLIKELY((entry & HAK_REG_TAG_MASK) != HAK_REG_SS)) return NULL;
+  hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
+  uintptr_t off = u.addr - (uintptr_t)ss;
+  hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
+  uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
+  uint32_t k = (uint32_t)(((uint64_t)in * slab->recip) >> 32);
+  if (HAK_UNLIKELY(slab->cls == HAK_SLAB_UNUSED || k * slab->block_size != in ||
+                   k >= atomic_load_explicit(&slab->bump, memory_order_relaxed)))
+    return NULL;
+  *base = (hak__base_t){ (hak__block_t *)u.addr };
+  return slab;
+}
+
 HAK_INLINE void hak__resolve(hak__uptr_t u, hak__loc_t *loc) {
   uintptr_t entry = hak__reg_lookup(u.addr);
-  if (HAK_LIKELY((entry & HAK_REG_TAG_MASK) == HAK_REG_SS)) {
-    hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
-    uintptr_t off = u.addr - (uintptr_t)ss;
-    hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
-    uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
-    uint32_t k = (uint32_t)(((uint64_t)in * slab->recip) >> 32);
-    if (HAK_LIKELY(slab->cls != HAK_SLAB_UNUSED && k * slab->block_size == in &&
-                   k < atomic_load_explicit(&slab->bump, memory_order_relaxed))) {
-      loc->kind = HAK_LOC_SMALL;
-      loc->ss = ss;
-      loc->slab = slab;
-      loc->base = (hak__base_t){ (hak__block_t *)u.addr };
-      return;
-    }
+  hak__slab_t *slab = hak__resolve_small(u, entry, &loc->base);
+  if (HAK_LIKELY(slab != NULL)) {
+    loc->kind = HAK_LOC_SMALL;
+    loc->ss = hak__ss_of_slab(slab);
+    loc->slab = slab;
+    return;
   }
   hak__resolve_slow(u, entry, loc);
 }

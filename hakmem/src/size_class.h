@@ -23,6 +23,12 @@ HAK_INLINE uint32_t hak__class_cache_limit(unsigned cls) {
   return n < 8 ? 8 : (n > 512 ? 512 : n);
 }
 
+/* First refill of a fresh cache bin: about 1 KiB of blocks, at least 2. */
+HAK_INLINE uint32_t hak__class_first_batch(unsigned cls) {
+  uint32_t n = 1024u / hak__class_size[cls];
+  return n < 2 ? 2 : n;
+}
+
 /* Smallest class whose block size is >= size and a multiple of align (a power of two <= 32K);
 ** blocks of such a class are align-aligned because slabs are 64 KiB aligned. -1 if none. */
 int hak__class_for_aligned(size_t size, size_t align);

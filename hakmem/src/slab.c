@@ -3,10 +3,29 @@
 
 #include <errno.h>
 
+#include "error.h"
 #include "os.h"
 #include "ptr_bridge.h"
 #include "size_class.h"
 #include "superslab.h"
+
+/* A block found in the wrong state under the heap lock, reported once the lock is released. */
+static HAK_TLS const void *pending_ptr;
+static HAK_TLS const char *pending_why;
+
+static void note_bad(const void *p, const char *why) {
+  if (!pending_ptr) {
+    pending_ptr = p;
+    pending_why = why;
+  }
+}
+
+void hak__slab_report_pending(void) {
+  if (HAK_LIKELY(pending_ptr == NULL)) return;
+  const void *p = pending_ptr;
+  pending_ptr = NULL;
+  hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", p, pending_why);
+}
 
 /* Unassigned slabs whose pages stay committed, per heap, before release decommits them. */
 #define HAK_DIRTY_SLABS_MAX 16
@@ -96,7 +115,7 @@ static void release_slab(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s) {
 uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t **out) {
   uint32_t got = 0;
   hak__block_t *head = *out;
-  const uintptr_t key = hak__free_key;
+  const uintptr_t key = hak__free_key, skey = hak__slab_key;
   while (got < want) {
     hak__slab_t *s = h->partial[cls];
     if (!s) {
@@ -108,7 +127,15 @@ uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t
     uint32_t before = got;
     while (got < want && s->free) {
       hak__block_t *b = s->free;
+      if (HAK_UNLIKELY(b->key != skey)) {
+        /* Handed out again while on this list: a double free. The rest of the list is not
+        ** trustworthy; drop it (those blocks stay counted as used). */
+        note_bad(b, "double free of a small block (detected when the block was reused)");
+        s->free = NULL;
+        break;
+      }
       s->free = b->next;
+      b->key = key;
       b->next = head;
       head = b;
       got++;
@@ -133,6 +160,13 @@ void hak__slab_put(hak_heap_t *h, hak__base_t b) {
   hak__superslab_t *ss = hak__ss_of_base(b);
   hak__slab_t *s = hak__slab_of_base(b);
   HAK_ASSERT(s->cls != HAK_SLAB_UNUSED && ss->heap == h);
+  if (HAK_UNLIKELY(b.blk->key != hak__free_key)) {
+    note_bad(b.blk, b.blk->key == hak__slab_key
+                        ? "double free of a small block (already back in its slab)"
+                        : "double free of a small block (detected when the block was reused)");
+    return;
+  }
+  b.blk->key = hak__slab_key;
   b.blk->next = s->free;
   s->free = b.blk;
   if (--s->used == 0) {

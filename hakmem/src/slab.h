@@ -13,6 +13,13 @@
 uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t **out);
 /* Give one block (free key already set) back to its slab. */
 void hak__slab_put(hak_heap_t *h, hak__base_t b);
+/* Blocks found in the wrong state while the heap lock was held are reported by the caller,
+** after unlocking, with this (a no-op when nothing was found). */
+void hak__slab_report_pending(void);
+HAK_INLINE void hak__heap_unlock(hak_heap_t *h) {
+  pthread_mutex_unlock(&h->lock);
+  hak__slab_report_pending();
+}
 /* Decommit the pages of unassigned slabs (all of them when force, else above the dirty cap). */
 void hak__slab_decommit_free(hak_heap_t *h, bool force);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "error.h"
 #include "meta_pool.h"
 #include "remote_queue.h"
 #include "size_class.h"
@@ -57,6 +58,7 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
     tc->bins[c].head = NULL;
     tc->bins[c].count = 0;
     tc->bins[c].limit = hak__class_cache_limit(c);
+    tc->bins[c].batch = hak__class_first_batch(c);
   }
   pthread_mutex_lock(&h->lock);
   tc->heap_prev = NULL;
@@ -78,22 +80,25 @@ static void pop_to_slabs(hak_heap_t *h, hak__bin_t *bin, uint32_t n) {
     bin->count--;
     hak__slab_put(h, (hak__base_t){ b });
   }
+  if (bin->count == 0) bin->head = NULL; /* after a double free the links may lead further */
 }
 
 hak__base_t hak__tcache_refill(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
   hak__bin_t *bin = &tc->bins[cls];
   if (hak__remote_pending(h)) hak__tcache_drain_remote(tc, h);
   if (!bin->head) {
-    uint32_t want = bin->limit / 2;
+    /* Small first refills keep short-lived heaps from touching whole slabs. */
+    uint32_t want = bin->batch;
+    if (bin->batch < bin->limit / 2) bin->batch *= 2;
     pthread_mutex_lock(&h->lock);
     bin->count += hak__slab_take(h, cls, want, &bin->head);
-    pthread_mutex_unlock(&h->lock);
+    hak__heap_unlock(h);
     if (!bin->head) {
       /* At the limit (or out of memory): what this thread caches may free whole slabs. */
       hak__tcache_flush_all(tc, h);
       pthread_mutex_lock(&h->lock);
       bin->count += hak__slab_take(h, cls, 1, &bin->head);
-      pthread_mutex_unlock(&h->lock);
+      hak__heap_unlock(h);
       if (!bin->head) {
         errno = ENOMEM;
         return (hak__base_t){ NULL };
@@ -101,6 +106,14 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
     }
   }
   hak__block_t *b = bin->head;
+  if (HAK_UNLIKELY(b->key != hak__free_key)) {
+    /* Listed twice (a double free): drop the bin and report; the caller retries. */
+    bin->head = NULL;
+    bin->count = 0;
+    hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b,
+                "double free of a small block (detected when the block was reused)");
+    return hak__tcache_refill(tc, h, cls);
+  }
   bin->head = b->next;
   bin->count--;
   b->key = 0;
@@ -112,13 +125,13 @@ void hak__tcache_overflow(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
   hak__bin_t *bin = &tc->bins[cls];
   pthread_mutex_lock(&h->lock);
   pop_to_slabs(h, bin, bin->count - bin->limit / 2);
-  pthread_mutex_unlock(&h->lock);
+  hak__heap_unlock(h);
 }
 
 void hak__tcache_flush_all(hak__tcache_t *tc, hak_heap_t *h) {
   pthread_mutex_lock(&h->lock);
   for (unsigned c = 0; c < HAK_CLASSES; c++) pop_to_slabs(h, &tc->bins[c], tc->bins[c].count);
-  pthread_mutex_unlock(&h->lock);
+  hak__heap_unlock(h);
 }
 
 size_t hak__tcache_drain_remote(hak__tcache_t *tc, hak_heap_t *h) {
@@ -187,6 +200,7 @@ static void release_thread_caches(bool free_memory) {
   hak__tcache_t *list = free_memory ? tls_owned : NULL;
   if (free_memory) tls_owned = NULL;
   hak__tc_lock_release();
+  hak__slab_report_pending();
   while (list) {
     hak__tcache_t *next = list->thread_next;
     hak__meta_free(list);

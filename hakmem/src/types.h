@@ -78,6 +78,8 @@ typedef struct hak__bin_s {
   hak__block_t *head;
   uint32_t count;
   uint32_t limit;
+  uint32_t batch; /* next refill size: starts small, doubles up to limit/2 */
+  uint32_t pad_;
   _Atomic uint64_t allocs;
   _Atomic uint64_t frees;
 } hak__bin_t;
