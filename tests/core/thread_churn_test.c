@@ -64,9 +64,7 @@ static void *short_lived(void *arg) {
   int a = (int)(next_rand(&rng) % HEAPS), b = (a + 1) % HEAPS;
   for (int i = 0; i < PER_THREAD; i++) {
     int h = (i & 1) ? a : b;
-    /* A few classes keep the run short: each class a thread touches is handed back at exit. */
-    static const size_t sizes[] = {16, 40, 128, 500, 1500, 4000};
-    size_t size = (i == PER_THREAD - 1) ? 100000 : sizes[next_rand(&rng) % 6] - next_rand(&rng) % 8;
+    size_t size = (i == PER_THREAD - 1) ? 100000 : 16 + (size_t)(next_rand(&rng) % 4080);
     void *p = hak_heap_malloc(heaps[h], size);
     if (p == NULL) {
       atomic_fetch_add(&alloc_failed, 1);
