@@ -6,6 +6,7 @@
 ** destroying the default heap.
 */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,90 @@ Test(invalid_free, double_free_of_small_block_is_reported) {
     hak_free(a);
     hak_free(b);
     cr_assert_eq(ht_stats(heap).live_blocks, 0, "live count corrupted by the double free");
+  }
+  expect_heap_usable();
+}
+
+/* Allocate n blocks of size and fail if two of them are the same block. */
+static void expect_distinct_allocations(size_t size, int n) {
+  void *p[64];
+  for (int i = 0; i < n; i++) {
+    p[i] = hak_heap_malloc(heap, size);
+    cr_assert_not_null(p[i]);
+    for (int k = 0; k < i; k++)
+      cr_assert_neq(p[i], p[k], "after a double free %p was handed out twice", p[i]);
+  }
+  for (int i = 0; i < n; i++) hak_free(p[i]);
+}
+
+Test(invalid_free, double_free_after_other_frees_is_reported_by_reuse_and_corrupts_nothing) {
+  /* free p; free q; free p: p is no longer at the head of the list. It may be caught at the
+  ** second free or when the block comes back for reuse; either way exactly once, and no
+  ** block may be handed out twice. */
+  static const size_t sizes[] = {16, 64, 200, 3000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *p = hak_heap_malloc(heap, sizes[i]);
+    void *q = hak_heap_malloc(heap, sizes[i]);
+    cr_assert_not_null(p);
+    cr_assert_not_null(q);
+    ht_errlog_clear(&errlog);
+    hak_free(p);
+    hak_free(q);
+    hak_free(p);
+    expect_distinct_allocations(sizes[i], 48);
+    cr_assert_eq(errlog.calls, 1, "%zu bytes: free p; free q; free p reported %d times", sizes[i],
+                 errlog.calls);
+    cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "reported as %s", err_name(errlog.err));
+    cr_assert(ht_msg_names_pointer(errlog.msg, p), "message \"%s\" does not name %p", errlog.msg,
+              p);
+  }
+  expect_heap_usable();
+}
+
+static void *free_twice(void *p) {
+  hak_free(p);
+  hak_free(p);
+  return NULL;
+}
+
+Test(invalid_free, remote_double_free_is_reported_and_corrupts_nothing) {
+  static const size_t sizes[] = {16, 64, 200, 3000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *p = hak_heap_malloc(heap, sizes[i]);
+    cr_assert_not_null(p);
+    ht_errlog_clear(&errlog);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_twice, p), 0);
+    pthread_join(t, NULL);
+    hak_heap_collect(heap, false);
+    expect_distinct_allocations(sizes[i], 48);
+    cr_assert_eq(errlog.calls, 1, "%zu bytes: remote double free reported %d times", sizes[i],
+                 errlog.calls);
+    cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "reported as %s", err_name(errlog.err));
+  }
+  expect_heap_usable();
+}
+
+static void *free_once(void *p) {
+  hak_free(p);
+  return NULL;
+}
+
+Test(invalid_free, local_then_remote_double_free_is_reported_and_corrupts_nothing) {
+  static const size_t sizes[] = {16, 64, 200, 3000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *p = hak_heap_malloc(heap, sizes[i]);
+    cr_assert_not_null(p);
+    ht_errlog_clear(&errlog);
+    hak_free(p);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_once, p), 0);
+    pthread_join(t, NULL);
+    hak_heap_collect(heap, false);
+    expect_distinct_allocations(sizes[i], 48);
+    cr_assert_eq(errlog.calls, 1, "%zu bytes: local + remote double free reported %d times",
+                 sizes[i], errlog.calls);
+    cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "reported as %s", err_name(errlog.err));
   }
   expect_heap_usable();
 }
