@@ -302,3 +302,43 @@ Test(destroy_reset, idle_thread_cache_of_a_destroyed_heap_does_not_leak_into_a_n
   expect_disjoint(p, 2 * N);
   hak_heap_destroy(heap);
 }
+
+static void *free_all_of(void *arg) {
+  void **p = arg;
+  for (int i = 0; p[i] != NULL; i++) hak_free(p[i]);
+  return NULL;
+}
+
+Test(destroy_reset, remote_frees_pending_at_reset_do_not_resurrect_blocks) {
+  enum { N = 2000 };
+  static void *p[2 * N + 1];
+  hak_heap_t *heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  ht_errlog_t errlog;
+  ht_errlog_install(&errlog);
+  for (int round = 0; round < 5; round++) {
+    for (int i = 0; i < N; i++) p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 32) * 16);
+    p[N] = NULL;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_all_of, p), 0);
+    pthread_join(t, NULL);
+    /* The remote queue holds N blocks from before the reset; nothing has drained it. */
+    hak_heap_reset(heap);
+    for (int i = 0; i < 2 * N; i++) {
+      p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 32) * 16);
+      cr_assert_not_null(p[i]);
+    }
+    hak_heap_collect(heap, false);
+    for (int i = 2 * N - 100; i < 2 * N; i++) {
+      hak_free(p[i]);
+      p[i] = hak_heap_malloc(heap, 16 + (size_t)(i % 32) * 16);
+    }
+    cr_assert_eq(ht_stats(heap).live_blocks, 2 * N, "round %d: live %zu, want %d", round,
+                 ht_stats(heap).live_blocks, 2 * N);
+    expect_disjoint(p, 2 * N);
+    cr_assert_eq(errlog.calls, 0, "valid use reported: %s", errlog.msg);
+    hak_heap_reset(heap);
+  }
+  hak_set_error_handler(NULL, NULL);
+  hak_heap_destroy(heap);
+}

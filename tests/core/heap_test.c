@@ -1,8 +1,11 @@
 /*
 ** Heap creation: NULL and zeroed configs give default heaps named "heap"; names are copied
-** (first 31 bytes); many heaps can exist and be used by one thread, each keeping its own blocks.
+** (first 31 bytes); many heaps can exist and be used by one thread or by several threads at
+** once, each heap keeping its own blocks and counts.
 */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "test_util.h"
@@ -81,4 +84,43 @@ Test(heap, a_thread_can_use_a_thousand_heaps) {
     cr_assert_eq(s.live_blocks, 0, "heap %d live %zu", h, s.live_blocks);
   }
   for (int h = 0; h < HEAPS; h++) hak_heap_destroy(heaps[h]);
+}
+
+enum { SHARED_HEAPS = 300, USERS = 4 };
+static hak_heap_t *shared_heaps[SHARED_HEAPS];
+
+static void *use_every_heap(void *arg) {
+  int self = (int)(intptr_t)arg;
+  void *p[SHARED_HEAPS];
+  for (int round = 0; round < 5; round++) {
+    for (int h = 0; h < SHARED_HEAPS; h++) {
+      p[h] = hak_heap_malloc(shared_heaps[(h + self * 37) % SHARED_HEAPS], 32 + (size_t)h);
+      if (p[h] == NULL || hak_heap_of(p[h]) != shared_heaps[(h + self * 37) % SHARED_HEAPS])
+        return (void *)1;
+    }
+    for (int h = 0; h < SHARED_HEAPS; h++) hak_free(p[(h * 7) % SHARED_HEAPS]);
+  }
+  return NULL;
+}
+
+Test(heap, several_threads_each_using_hundreds_of_heaps) {
+  for (int h = 0; h < SHARED_HEAPS; h++) {
+    shared_heaps[h] = hak_heap_create(NULL);
+    cr_assert_not_null(shared_heaps[h]);
+  }
+  pthread_t t[USERS];
+  for (int i = 0; i < USERS; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, use_every_heap, (void *)(intptr_t)i), 0);
+  for (int i = 0; i < USERS; i++) {
+    void *ret;
+    pthread_join(t[i], &ret);
+    cr_assert_null(ret, "thread %d got a NULL or a block of the wrong heap", i);
+  }
+  for (int h = 0; h < SHARED_HEAPS; h++) {
+    hak_heap_stats_t s = ht_stats(shared_heaps[h]);
+    cr_assert_eq(s.live_blocks, 0, "heap %d: %zu live after its users exited", h, s.live_blocks);
+    cr_assert_eq(s.alloc_count, USERS * 5, "heap %d: %llu allocations", h,
+                 (unsigned long long)s.alloc_count);
+    hak_heap_destroy(shared_heaps[h]);
+  }
 }
