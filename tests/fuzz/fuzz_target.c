@@ -1,0 +1,601 @@
+/*
+** libFuzzer target for hakmem: the input is a program of operations on a few heaps, checked
+** against a shadow model. Valid operations must succeed (or fail with the documented errno
+** under a limit) and never call the error handler; blocks keep their contents (one fill byte
+** per block), usable size >= request, 16-byte (or the requested) alignment and their owner
+** heap; held_bytes never grows past the limit; stats count exactly the live blocks, and
+** nothing after a reset. Invalid frees (interior, foreign, double, after reset/destroy) must
+** each be reported exactly once to the (non-aborting) error handler and leave the heap usable.
+** Stale pointers are only used while hakmem cannot have reused their memory: between the op
+** that killed them and the next allocating op. Deterministic per input.
+*/
+#include <errno.h>
+#include <hakmem.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NHEAPS 4
+#define NBLOCKS 64
+#define NSTALE 64
+#define MAX_OPS 400
+#define MAX_BIG 4
+#define SMALL_MAX ((size_t)32768)
+#define MIB ((size_t)1 << 20)
+#define SS_SIZE ((size_t)4 << 20)
+
+typedef struct {
+  hak_heap_t *h;
+  size_t limit;
+  size_t last_held;
+} fz_heap_t;
+
+typedef struct {
+  unsigned char *p;
+  size_t size, usable, align;
+  int heap;
+  uint8_t fill;
+} fz_block_t;
+
+/* Why a pointer is stale; small blocks freed normally can be recycled by a later free's
+** list push without an allocation, so only secure builds promise to catch those. */
+enum { ST_FREED_SMALL, ST_FREED_LARGE, ST_RESET, ST_DESTROYED };
+
+typedef struct {
+  void *p;
+  int kind;
+} fz_stale_t;
+
+static fz_heap_t heaps[NHEAPS];
+static fz_block_t blocks[NBLOCKS];
+static fz_stale_t stale[NSTALE];
+static int nstale;
+static int nbig;
+static unsigned opno;
+
+static const uint8_t *in_data;
+static size_t in_size, in_pos;
+
+/* Reports seen as expected, per input (printed when HAK_FUZZ_VERBOSE is set). */
+static unsigned nexpected;
+
+static struct {
+  int calls;
+  int err;
+  char msg[256];
+} errlog;
+
+static void fz_handler(int err, const char *msg, void *arg) {
+  (void)arg;
+  errlog.calls++;
+  errlog.err = err;
+  snprintf(errlog.msg, sizeof errlog.msg, "%s", msg ? msg : "(null)");
+}
+
+static void fz_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "hakmem fuzz: op %u: ", opno);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (last error %d: %s)\n", errlog.err, errlog.msg);
+  va_end(ap);
+  abort();
+}
+
+#define CHECK(cond, ...) \
+  do {                   \
+    if (!(cond)) fz_fail(__VA_ARGS__); \
+  } while (0)
+
+static uint8_t byte(void) { return in_pos < in_size ? in_data[in_pos++] : 0; }
+static uint16_t u16(void) { return (uint16_t)(byte() | (byte() << 8)); }
+
+/* Sizes: mostly small across all classes, some large, rarely > 8 MiB (unmapped at free) or
+** near SIZE_MAX (must fail with ENOMEM). */
+static size_t take_size(void) {
+  uint8_t m = byte();
+  uint16_t v = u16();
+  switch (m >> 6) {
+    case 0: return v & 0xFF;
+    case 1: return v % 4097;
+    case 2: return v % (SMALL_MAX + 2);
+    default:
+      if (m == 0xFF) return (v & 1) ? SIZE_MAX - (v >> 1) : 9 * MIB + v;
+      return SMALL_MAX + 1 + (size_t)v * 4;
+  }
+}
+
+static bool is_huge(size_t size) { return size > ((size_t)1 << 60); }
+
+/* ---- shadow model helpers ---- */
+
+static bool filled(const unsigned char *p, size_t n, uint8_t v) {
+  uint64_t w = 0x0101010101010101ull * v;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    memcpy(&x, p + i, 8);
+    if (x != w) return false;
+  }
+  for (; i < n; i++)
+    if (p[i] != v) return false;
+  return true;
+}
+
+static void expect_no_error(const char *what) {
+  CHECK(errlog.calls == 0, "%s: unexpected error report", what);
+}
+
+static void expect_one_error(const char *what, int want) {
+  CHECK(errlog.calls == 1, "%s: expected one error report, got %d", what, errlog.calls);
+  CHECK(want == 0 || errlog.err == want, "%s: error kind %d, expected %d", what, errlog.err,
+        want);
+  errlog.calls = 0;
+  nexpected++;
+}
+
+static void stale_clear(void) { nstale = 0; }
+
+static void stale_add(void *p, int kind) {
+  if (nstale < NSTALE) stale[nstale++] = (fz_stale_t){ p, kind };
+}
+
+static bool stale_detectable(int kind) {
+#ifdef HAK_SECURE
+  (void)kind;
+  return true;
+#else
+  return kind != ST_FREED_SMALL;
+#endif
+}
+
+static int free_slot(void) {
+  for (int i = 0; i < NBLOCKS; i++)
+    if (!blocks[i].p) return i;
+  return -1;
+}
+
+/* A live block chosen by the input, or -1. */
+static int pick_block(void) {
+  int start = byte() % NBLOCKS;
+  for (int k = 0; k < NBLOCKS; k++) {
+    int i = (start + k) % NBLOCKS;
+    if (blocks[i].p) return i;
+  }
+  return -1;
+}
+
+static int pick_heap(void) {
+  int i = byte() % NHEAPS;
+  return heaps[i].h ? i : -1;
+}
+
+static void check_block(const fz_block_t *b, const char *what) {
+  CHECK(filled(b->p, b->size, b->fill), "%s: contents of %p (size %zu) changed", what,
+        (void *)b->p, b->size);
+  CHECK(hak_usable_size(b->p) == b->usable, "%s: usable size of %p changed", what,
+        (void *)b->p);
+  CHECK(hak_heap_of(b->p) == heaps[b->heap].h, "%s: owner of %p changed", what, (void *)b->p);
+}
+
+static void check_limit(int hi) {
+  fz_heap_t *fh = &heaps[hi];
+  hak_heap_stats_t st;
+  hak_heap_get_stats(fh->h, &st);
+  CHECK(st.limit_bytes == fh->limit, "limit %zu, expected %zu", st.limit_bytes, fh->limit);
+  /* Above the limit a heap may only shrink; at or below it, it stays there. */
+  size_t cap = fh->limit > fh->last_held ? fh->limit : fh->last_held;
+  CHECK(!fh->limit || st.held_bytes <= cap, "held %zu above limit %zu (was %zu)", st.held_bytes,
+        fh->limit, fh->last_held);
+  fh->last_held = st.held_bytes;
+}
+
+/* A new block from an allocating call: check it and enter it in the model. */
+static void adopt(int slot, void *q, size_t size, size_t align, int hi, bool zeroed,
+                  const char *what) {
+  fz_block_t *b = &blocks[slot];
+  uintptr_t a = (uintptr_t)q;
+  CHECK(a % 16 == 0 && a % (align ? align : 1) == 0, "%s: %p not aligned to %zu", what, q,
+        align);
+  size_t us = hak_usable_size(q);
+  CHECK(us >= size, "%s: usable %zu < request %zu", what, us, size);
+  CHECK(hak_heap_of(q) == heaps[hi].h, "%s: hak_heap_of(%p) wrong", what, q);
+  for (int i = 0; i < NBLOCKS; i++) {
+    const fz_block_t *o = &blocks[i];
+    if (i == slot || !o->p) continue;
+    CHECK(a + us <= (uintptr_t)o->p || (uintptr_t)o->p + o->usable <= a,
+          "%s: %p overlaps live block %p", what, q, (void *)o->p);
+  }
+  if (zeroed) CHECK(filled(q, size, 0), "%s: calloc block %p not zeroed", what, q);
+  b->p = q;
+  b->size = size;
+  b->usable = us;
+  b->align = align;
+  b->heap = hi;
+  b->fill = (uint8_t)(opno * 37u + 11u);
+  memset(q, b->fill, size);
+}
+
+static void expect_alloc_failure(void *q, const char *what) {
+  CHECK(q == NULL, "%s: huge request succeeded", what);
+  CHECK(errno == ENOMEM, "%s: errno %d, expected ENOMEM", what, errno);
+}
+
+/* The allocation failed: fine only for impossible sizes or under a limit. */
+static void trace(const char *what, const void *p, size_t size, size_t align, int hi) {
+  static int on = -1;
+  if (on < 0) on = getenv("HAK_FUZZ_TRACE") != NULL;
+  if (on) fprintf(stderr, "op %u: %s %p size %zu align %zu heap %d\n", opno, what, p, size, align, hi);
+}
+
+static void allowed_failure(int hi, size_t size, const char *what) {
+  CHECK(errno == ENOMEM, "%s: failed with errno %d", what, errno);
+  CHECK(heaps[hi].limit != 0 || is_huge(size), "%s of %zu failed without a limit", what, size);
+}
+
+static void drop_block(int i) { blocks[i].p = NULL; }
+
+/* ---- operations ---- */
+
+static void op_create(void) {
+  int hi = byte() % NHEAPS;
+  uint8_t f = byte();
+  if (heaps[hi].h) return;
+  hak_heap_config_t cfg = { .name = "fuzz", .limit_bytes = (f & 1) ? (size_t)(f >> 1) << 16 : 0 };
+  stale_clear();
+  hak_heap_t *h = hak_heap_create(&cfg);
+  CHECK(h != NULL, "hak_heap_create failed");
+  heaps[hi] = (fz_heap_t){ h, cfg.limit_bytes, 0 };
+  check_limit(hi);
+}
+
+static void op_alloc(int kind) {
+  int hi = pick_heap();
+  size_t size = take_size();
+  size_t count = 1, align = 0;
+  if (kind == 1) {
+    count = byte() % 5;
+    if (byte() == 0xFE) count = SIZE_MAX / 2 + 2; /* overflow */
+  }
+  if (kind == 2) align = (size_t)1 << (byte() % 21);
+  int slot = free_slot();
+  if (hi < 0 || slot < 0) return;
+  size_t total;
+  bool overflow = __builtin_mul_overflow(count, size, &total);
+  bool big = !overflow && !is_huge(total) && total > 8 * MIB;
+  if (big && nbig >= MAX_BIG) return;
+  stale_clear();
+  errno = 0;
+  void *q;
+  const char *what = kind == 0 ? "malloc" : kind == 1 ? "calloc" : "aligned_alloc";
+  if (kind == 0) q = hak_heap_malloc(heaps[hi].h, size);
+  else if (kind == 1) q = hak_heap_calloc(heaps[hi].h, count, size);
+  else q = hak_heap_aligned_alloc(heaps[hi].h, align, size);
+  expect_no_error(what);
+  trace(what, q, total, align, hi);
+  if (overflow || is_huge(total)) {
+    expect_alloc_failure(q, what);
+  } else if (!q) {
+    allowed_failure(hi, total, what);
+  } else {
+    if (big) nbig++;
+    adopt(slot, q, total, align, hi, kind == 1, what);
+  }
+  check_limit(hi);
+}
+
+static void op_realloc(void) {
+  int hi = pick_heap();
+  int bi = pick_block();
+  size_t size = take_size();
+  if (hi < 0 || bi < 0) return;
+  if (!is_huge(size) && size > 8 * MIB) return;
+  fz_block_t old = blocks[bi];
+  check_block(&old, "realloc (before)");
+  stale_clear();
+  errno = 0;
+  void *q = hak_heap_realloc(heaps[hi].h, old.p, size);
+  expect_no_error("realloc");
+  trace("realloc", q, size, 0, hi);
+  if (size == 0) {
+    /* glibc semantics: frees and returns NULL. */
+    CHECK(q == NULL, "realloc(p, 0) returned %p", q);
+    drop_block(bi);
+    stale_add(old.p, old.usable > SMALL_MAX ? ST_FREED_LARGE : ST_FREED_SMALL);
+    return;
+  }
+  if (!q) {
+    allowed_failure(hi, size, "realloc");
+    check_block(&old, "failed realloc");
+    return;
+  }
+  size_t keep = old.size < size ? old.size : size;
+  CHECK(filled(q, keep, old.fill), "realloc lost contents (%zu -> %zu)", old.size, size);
+  /* In place it stays in its heap; a moved block lives in the target heap. */
+  int owner = q == (void *)old.p ? old.heap : hi;
+  drop_block(bi);
+  if (q != (void *)old.p)
+    stale_add(old.p, old.usable > SMALL_MAX ? ST_FREED_LARGE : ST_FREED_SMALL);
+  adopt(bi, q, size, 0, owner, false, "realloc");
+  check_limit(hi);
+  if (owner != hi) check_limit(owner);
+}
+
+static void op_free(bool sized) {
+  int bi = pick_block();
+  if (bi < 0) return;
+  fz_block_t b = blocks[bi];
+  check_block(&b, "free");
+  trace("free", b.p, b.size, 0, b.heap);
+  if (sized) hak_free_sized(b.p, b.size);
+  else hak_free(b.p);
+  expect_no_error("free");
+  drop_block(bi);
+  stale_add(b.p, b.usable > SMALL_MAX ? ST_FREED_LARGE : ST_FREED_SMALL);
+  check_limit(b.heap);
+}
+
+static void forget_heap_blocks(int hi, int kind) {
+  for (int i = 0; i < NBLOCKS; i++) {
+    if (!blocks[i].p || blocks[i].heap != hi) continue;
+    stale_add(blocks[i].p, kind);
+    drop_block(i);
+  }
+}
+
+static void expect_empty(int hi, const char *what) {
+  hak_heap_stats_t st;
+  hak_heap_get_stats(heaps[hi].h, &st);
+  CHECK(st.live_bytes == 0 && st.live_blocks == 0 && st.large_count == 0,
+        "%s: stats say %zu bytes in %zu blocks (%zu large) live", what, st.live_bytes,
+        st.live_blocks, st.large_count);
+}
+
+static void op_reset(void) {
+  int hi = pick_heap();
+  if (hi < 0) return;
+  for (int i = 0; i < NBLOCKS; i++)
+    if (blocks[i].p && blocks[i].heap == hi) check_block(&blocks[i], "reset (before)");
+  hak_heap_reset(heaps[hi].h);
+  expect_no_error("reset");
+  forget_heap_blocks(hi, ST_RESET);
+  expect_empty(hi, "reset");
+  check_limit(hi);
+}
+
+/* Free, realloc or query a stale pointer: reported, NULL/0 answers, nothing touched. */
+static void stale_probe(void *p, int how, const char *what) {
+  CHECK(hak_usable_size(p) == 0, "%s: usable size of stale %p not 0", what, p);
+  CHECK(hak_heap_of(p) == NULL, "%s: stale %p still has an owner", what, p);
+  if (how == 0) {
+    hak_free(p);
+  } else if (how == 1) {
+    hak_free_sized(p, 16);
+  } else {
+    errno = 0;
+    int hi = pick_heap();
+    void *q = hak_heap_realloc(hi >= 0 ? heaps[hi].h : hak_default_heap(), p, 32);
+    CHECK(q == NULL && errno == EINVAL, "%s: realloc of stale %p gave %p errno %d", what, p, q,
+          errno);
+  }
+  expect_one_error(what, 0);
+}
+
+static void op_destroy(void) {
+  int hi = pick_heap();
+  int probes = byte() % 4;
+  if (hi < 0) return;
+  for (int i = 0; i < NBLOCKS; i++)
+    if (blocks[i].p && blocks[i].heap == hi) check_block(&blocks[i], "destroy (before)");
+  hak_heap_destroy(heaps[hi].h);
+  expect_no_error("destroy");
+  heaps[hi].h = NULL;
+  int first = nstale;
+  forget_heap_blocks(hi, ST_DESTROYED);
+  for (int k = first; k < nstale && probes > 0; k++, probes--)
+    stale_probe(stale[k].p, byte() % 3, "free after destroy");
+}
+
+static void op_set_limit(void) {
+  int hi = pick_heap();
+  uint8_t f = byte();
+  if (hi < 0) return;
+  size_t limit = (size_t)f << 16;
+  CHECK(hak_heap_set_limit(heaps[hi].h, limit) == 0, "set_limit failed");
+  CHECK(hak_heap_get_limit(heaps[hi].h) == limit, "get_limit disagrees");
+  heaps[hi].limit = limit;
+  check_limit(hi);
+}
+
+static void op_stats(void) {
+  int hi = pick_heap();
+  bool force = byte() & 1;
+  if (hi < 0) return;
+  hak_heap_collect(heaps[hi].h, force);
+  expect_no_error("collect");
+  size_t n = 0, bytes = 0, large = 0;
+  for (int i = 0; i < NBLOCKS; i++) {
+    if (!blocks[i].p || blocks[i].heap != hi) continue;
+    check_block(&blocks[i], "stats");
+    n++;
+    bytes += blocks[i].usable;
+    large += blocks[i].usable > SMALL_MAX;
+  }
+  hak_heap_stats_t st;
+  hak_heap_get_stats(heaps[hi].h, &st);
+  CHECK(st.live_blocks == n && st.live_bytes == bytes && st.large_count == large,
+        "stats: %zu blocks / %zu bytes / %zu large live, model %zu / %zu / %zu", st.live_blocks,
+        st.live_bytes, st.large_count, n, bytes, large);
+  CHECK(st.held_bytes >= bytes, "held %zu < live %zu", st.held_bytes, bytes);
+  CHECK(st.peak_held_bytes >= st.held_bytes, "peak below held");
+  check_limit(hi);
+}
+
+static void op_interior(void) {
+  int bi = pick_block();
+  uint16_t v = u16();
+  bool use_realloc = byte() & 1;
+  if (bi < 0) return;
+  fz_block_t *b = &blocks[bi];
+  unsigned char *p = b->p + 1 + v % (b->usable - 1);
+  if (b->usable > SMALL_MAX && (v & 1)) p = b->p - 16; /* into the large block's header */
+  CHECK(hak_usable_size(p) == 0 && hak_heap_of(p) == NULL, "interior %p looks live", (void *)p);
+  if (use_realloc) {
+    errno = 0;
+    void *q = hak_heap_realloc(heaps[b->heap].h, p, 64);
+    CHECK(q == NULL && errno == EINVAL, "realloc of interior pointer gave %p errno %d", q, errno);
+  } else {
+    hak_free(p);
+  }
+  expect_one_error("interior free", HAK_ERR_INTERIOR_POINTER);
+  check_block(b, "after interior free");
+}
+
+static void op_foreign(void) {
+  static unsigned char static_buf[64];
+  unsigned char stack_buf[64];
+  uint8_t k = byte() % 5;
+  void *p;
+  void *mallocd = NULL;
+  int bi;
+  switch (k) {
+    case 0: p = stack_buf + 16; break;
+    case 1: p = static_buf + 16; break;
+    case 2: p = mallocd = malloc(48); break;
+    case 3: p = hak_default_heap(); break; /* hakmem's own metadata, not a block */
+    default:
+      bi = pick_block();
+      if (bi < 0) return;
+      /* A superslab's metadata (or a large block's header): never a block start. */
+      p = (void *)(((uintptr_t)blocks[bi].p & ~(uintptr_t)(SS_SIZE - 1)) + 16);
+      break;
+  }
+  CHECK(hak_usable_size(p) == 0 && hak_heap_of(p) == NULL, "foreign %p looks live", p);
+  hak_free(p);
+  expect_one_error("foreign free", k == 4 ? 0 : HAK_ERR_INVALID_POINTER);
+  free(mallocd);
+}
+
+/* Double free right away. Small blocks: after hak_thread_flush the frees take the remote path,
+** which checks the block's state in every build. Large blocks: always checked. */
+static void op_double_free(void) {
+  int bi = pick_block();
+  int how = byte() % 3;
+  if (bi < 0) return;
+  fz_block_t b = blocks[bi];
+  check_block(&b, "double free (before)");
+  bool large = b.usable > SMALL_MAX;
+#ifndef HAK_SECURE
+  if (!large) hak_thread_flush();
+#endif
+  hak_free(b.p);
+  expect_no_error("first free");
+  drop_block(bi);
+  stale_add(b.p, large ? ST_FREED_LARGE : ST_FREED_SMALL);
+  CHECK(hak_usable_size(b.p) == 0, "freed %p still has a usable size", (void *)b.p);
+  if (how == 2) {
+    errno = 0;
+    void *q = hak_heap_realloc(heaps[b.heap].h, b.p, 8);
+    CHECK(q == NULL && errno == EINVAL, "realloc after free gave %p errno %d", q, errno);
+  } else if (how == 1) {
+    hak_free_sized(b.p, b.size);
+  } else {
+    hak_free(b.p);
+  }
+  expect_one_error("double free", 0);
+}
+
+static void op_stale(void) {
+  if (nstale == 0) return;
+  int k = byte() % nstale;
+  int how = byte() % 3;
+  if (!stale_detectable(stale[k].kind)) return;
+  stale_probe(stale[k].p, how, "stale free");
+}
+
+static void op_bad_args(void) {
+  int hi = pick_heap();
+  uint8_t k = byte();
+  if (hi < 0) return;
+  hak_heap_t *h = heaps[hi].h;
+  errno = 0;
+  void *q;
+  switch (k % 4) {
+    case 0:
+      q = hak_heap_aligned_alloc(h, 3 + (size_t)(k >> 2) * 2, 64); /* not a power of two */
+      CHECK(q == NULL && errno == EINVAL, "bad alignment gave %p errno %d", q, errno);
+      break;
+    case 1:
+      q = hak_heap_aligned_alloc(h, 0, 64);
+      CHECK(q == NULL && errno == EINVAL, "alignment 0 gave %p errno %d", q, errno);
+      break;
+    case 2:
+      q = hak_heap_calloc(h, SIZE_MAX / 16 + 1 + k, 16);
+      CHECK(q == NULL && errno == ENOMEM, "calloc overflow gave %p errno %d", q, errno);
+      break;
+    default:
+      hak_free(NULL);
+      hak_free_sized(NULL, 0);
+      CHECK(hak_usable_size(NULL) == 0 && hak_heap_of(NULL) == NULL, "NULL looks live");
+      break;
+  }
+  expect_no_error("bad arguments");
+}
+
+static void teardown(void) {
+  for (int i = 0; i < NBLOCKS; i++)
+    if (blocks[i].p) check_block(&blocks[i], "teardown");
+  for (int hi = 0; hi < NHEAPS; hi++) {
+    if (!heaps[hi].h) continue;
+    hak_heap_destroy(heaps[hi].h);
+    heaps[hi].h = NULL;
+  }
+  memset(blocks, 0, sizeof blocks);
+  stale_clear();
+  expect_no_error("teardown");
+  if (getenv("HAK_FUZZ_VERBOSE"))
+    fprintf(stderr, "hakmem fuzz: %u ops, %u invalid calls reported\n", opno, nexpected);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  hak_set_error_handler(fz_handler, NULL);
+  memset(&errlog, 0, sizeof errlog);
+  memset(heaps, 0, sizeof heaps);
+  memset(blocks, 0, sizeof blocks);
+  nstale = 0;
+  nbig = 0;
+  nexpected = 0;
+  in_data = data;
+  in_size = size;
+  in_pos = 0;
+  /* Two heaps always exist, one of them limited, so short inputs do something. */
+  heaps[0].h = hak_heap_create(NULL);
+  hak_heap_config_t lim = { .name = "limited", .limit_bytes = 4 * MIB };
+  heaps[1] = (fz_heap_t){ hak_heap_create(&lim), lim.limit_bytes, 0 };
+  CHECK(heaps[0].h && heaps[1].h, "hak_heap_create failed");
+  for (opno = 0; opno < MAX_OPS && in_pos < in_size; opno++) {
+    switch (byte() % 16) {
+      case 0: op_create(); break;
+      case 1: op_alloc(0); break;
+      case 2: op_alloc(1); break;
+      case 3: op_realloc(); break;
+      case 4: op_alloc(2); break;
+      case 5: op_free(false); break;
+      case 6: op_free(true); break;
+      case 7: op_reset(); break;
+      case 8: op_destroy(); break;
+      case 9: op_set_limit(); break;
+      case 10: op_stats(); break;
+      case 11: op_interior(); break;
+      case 12: op_foreign(); break;
+      case 13: op_double_free(); break;
+      case 14: op_stale(); break;
+      default: op_bad_args(); break;
+    }
+  }
+  teardown();
+  return 0;
+}

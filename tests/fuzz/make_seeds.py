@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed corpus of fuzz_target.c into tests/fuzz/corpus/ (deterministic).
+
+Each seed is a short program in the target's op encoding; libFuzzer mutates from there.
+"""
+import os
+import random
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def size(n):
+    if n == "huge":
+        return [0xFF, 0x03, 0x00]
+    if n == "big":
+        return [0xFF, 0x00, 0x10]
+    if n < 256:
+        return [0x00, n, 0]
+    if n <= 4096:
+        return [0x40, n & 0xFF, n >> 8]
+    if n <= 32769:
+        return [0x80, n & 0xFF, n >> 8]
+    v = min((n - 32769) // 4, 0xFFFF)
+    return [0xC0, v & 0xFF, v >> 8]
+
+
+def create(h, limit_64k=None):
+    return [0, h, 0 if limit_64k is None else (limit_64k << 1) | 1]
+def malloc(h, n): return [1, h] + size(n)
+def calloc(h, n, count, overflow=False): return [2, h] + size(n) + [count, 0xFE if overflow else 0]
+def realloc(h, b, n): return [3, h, b] + size(n)
+def aligned(h, n, shift): return [4, h] + size(n) + [shift]
+def free(b): return [5, b]
+def free_sized(b): return [6, b]
+def reset(h): return [7, h]
+def destroy(h, probes, hows=()): return [8, h, probes] + list(hows)
+def set_limit(h, f): return [9, h, f]
+def stats(h, force=0): return [10, h, force]
+def interior(b, off, use_realloc=0): return [11, b, off & 0xFF, off >> 8, use_realloc]
+def foreign(k, b=0): return [12, k] + ([b] if k == 4 else [])
+def double_free(b, how): return [13, b, how]
+def stale(k, how, h=0): return [14, k, how] + ([h] if how == 2 else [])
+def bad_args(h, k): return [15, h, k]
+
+
+def seeds():
+    s = {}
+    sizes = [0, 1, 15, 16, 17, 100, 128, 129, 1000, 4096, 8000, 16384, 32768, 32769, 70000, 250000]
+    p = []
+    for i, n in enumerate(sizes):
+        p += malloc(i % 2, n)
+    p += stats(0) + stats(1, 1)
+    for i in range(len(sizes)):
+        p += free(i) if i % 2 else free_sized(i)
+    p += stats(0, 1) + stats(1)
+    s["mix_sizes"] = p
+    p = []
+    for i in range(40):
+        p += malloc(1, 20000 + i * 1000)
+    p += stats(1) + set_limit(1, 2) + stats(1)
+    for i in range(20):
+        p += free(i * 2)
+    p += malloc(1, 100) + stats(1, 1) + set_limit(1, 0) + malloc(1, 200000)
+    s["limit_fill"] = p
+    p = malloc(0, 50) + malloc(1, 3000) + realloc(2, 0, 0)
+    p += create(2, 64) + create(3)
+    for n in [10, 100, 1000, 40000, 300000, 60, 33000]:
+        p += realloc(2, 0, n) + realloc(3, 1, n + 5)
+    p += realloc(0, 0, 0) + stats(2) + stats(3)
+    s["realloc_chain"] = p
+    p = []
+    for i in range(10):
+        p += malloc(0, 16 << (i % 12)) + calloc(0, 100 * i, i % 5)
+    p += reset(0) + stale(0, 0) + stale(1, 1) + stale(2, 2, 0) + stale(5, 0) + stats(0)
+    p += malloc(0, 64) + stats(0)
+    s["reset_stale"] = p
+    p = create(2) + create(3, 10)
+    for i in range(12):
+        p += malloc(2 + i % 2, [24, 5000, 40000, "big"][i % 4])
+    p += destroy(2, 3, [0, 1, 2]) + stale(0, 0) + destroy(3, 2, [2, 0]) + stale(1, 2, 0)
+    p += create(2) + malloc(2, 10)
+    s["destroy_probes"] = p
+    p = []
+    for i, n in enumerate([16, 48, 300, 5000, 32768, 50000, 200000]):
+        p += malloc(0, n)
+    for i in range(7):
+        p += interior(i, 1 + 7 * i, i % 2) + interior(i, 0xFFFF, 0)
+    for k in range(5):
+        p += foreign(k, k)
+    for i in range(7):
+        p += double_free(i, i % 3)
+    p += stale(0, 0) + stale(3, 2, 1)
+    s["invalid_frees"] = p
+    p = []
+    for shift in range(0, 21):
+        p += aligned(shift % 2, 100 + shift * 37, shift)
+        p += aligned(0, 40000, shift)
+    p += stats(0) + stats(1) + bad_args(0, 0) + bad_args(0, 1) + bad_args(0, 2) + bad_args(0, 3)
+    p += bad_args(0, 9)
+    s["aligned"] = p
+    p = malloc(0, "big") + malloc(0, "huge") + calloc(0, 1000, 3, True) + realloc(0, 0, "huge")
+    p += realloc(0, 0, "big") + free(0) + stale(0, 0) + stats(0, 1)
+    s["big_and_huge"] = p
+    p = create(2, 1) + malloc(2, 100) + malloc(2, 40000) + malloc(2, 60000) + stats(2)
+    p += set_limit(2, 0) + malloc(2, 60000) + set_limit(2, 1) + malloc(2, 16) + free(0)
+    p += free(2) + stats(2, 1) + malloc(2, 16) + reset(2) + malloc(2, 16) + stats(2)
+    s["limit_below_held"] = p
+    p = []
+    for i in range(60):
+        p += malloc(i % 2, 16 + (i * 97) % 3000)
+    for i in range(0, 60, 3):
+        p += free(i)
+    for i in range(20):
+        p += double_free(i * 3 + 1, 0)
+    p += stats(0) + stats(1)
+    s["many_small"] = p
+    rnd = random.Random(6)
+    for i in range(8):
+        s["random_%d" % i] = [rnd.randrange(256) for _ in range(rnd.randrange(64, 600))]
+    return s
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for name, prog in seeds().items():
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(bytes(prog))
+
+
+if __name__ == "__main__":
+    main()
