@@ -3,6 +3,7 @@
 ** bench_mimalloc and bench_glibc interleaved (A B C A B C ...) for R rounds, one process per
 ** run, takes the throughput from the child's output line and the peak RSS from wait4, and prints
 ** medians, ratios hakmem/mimalloc and hakmem/glibc, and PASS/MISS against the issue's targets.
+** The RSS-base row (information only) subtracts each binary's RSS when it runs no workload.
 **
 **   ./bazelw run -c opt //bench:core -- [--rounds R] [--seconds S] [--workloads a,b] [--cpu] [-v]
 **                                       [--strict]
@@ -92,7 +93,8 @@ typedef struct {
   int ok;
   double ops_per_s;
   double ops_per_cpu_s;
-  long rss_kib;
+  long rss_kib; /* ru_maxrss from wait4 */
+  long hwm_kib; /* VmHWM reported by the child, when it does (workload none) */
 } result_t;
 
 static double now_s(void) {
@@ -148,7 +150,7 @@ static result_t run_one(int alloc, const char *workload, double seconds) {
   const char *o = strstr(out, "ops_per_s=");
   if (killed) {
     fprintf(stderr, "run: %s %s timed out, killed\n", alloc_names[alloc], workload);
-  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || o == NULL) {
+  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || o == NULL || ru.ru_maxrss <= 0) {
     if (WIFSIGNALED(status))
       fprintf(stderr, "run: %s %s died of signal %d\n", alloc_names[alloc], workload, WTERMSIG(status));
     else
@@ -159,6 +161,8 @@ static result_t run_one(int alloc, const char *workload, double seconds) {
     res.ops_per_s = atof(o + strlen("ops_per_s="));
     const char *c = strstr(out, "ops_per_cpu_s=");
     res.ops_per_cpu_s = c ? atof(c + strlen("ops_per_cpu_s=")) : 0;
+    const char *hw = strstr(out, "hwm_kib=");
+    res.hwm_kib = hw ? atol(hw + strlen("hwm_kib=")) : 0;
     res.rss_kib = ru.ru_maxrss;
   }
   if (verbose) fprintf(stderr, "  %s", len ? out : "(no output)\n");
@@ -247,6 +251,12 @@ int main(int argc, char **argv) {
 
   static double ops[NWORKLOADS][NALLOC][MAX_ROUNDS], rss[NWORKLOADS][NALLOC][MAX_ROUNDS];
   int failed = 0;
+  /* Peak RSS of each binary doing nothing: subtracted in the RSS-base row. */
+  double base[NALLOC];
+  for (int a = 0; a < NALLOC; a++) {
+    result_t res = run_one(a, "none", seconds);
+    base[a] = res.ok ? (double)res.hwm_kib : 0;
+  }
   for (int w = 0; w < NWORKLOADS; w++) {
     if (!want[w]) continue;
     fprintf(stderr, "run: %s", workloads[w].name);
@@ -292,7 +302,14 @@ int main(int argc, char **argv) {
     printf("%-9s %-8s %9.1f %9.1f %9.1f %7.2fx %7.2fx  %-27s %s\n", "", "RSS MiB",
            k[HAK] / 1024, k[MI] / 1024, k[GLIBC] / 1024, rvs_mi, rvs_gl, target,
            k[HAK] > 0 ? (rpass ? "PASS" : "MISS") : "FAIL");
+    double b[NALLOC];
+    for (int a = 0; a < NALLOC; a++) b[a] = k[a] - base[a];
+    printf("%-9s %-8s %9.2f %9.2f %9.2f %7.2fx %7.2fx  %-27s %s\n", "", "RSS-base",
+           b[HAK] / 1024, b[MI] / 1024, b[GLIBC] / 1024, b[MI] > 0 ? b[HAK] / b[MI] : 0,
+           b[GLIBC] > 0 ? b[HAK] / b[GLIBC] : 0, "(info: minus process base)", "-");
   }
+  printf("\nprocess base RSS (no workload): hakmem %.2f, mimalloc %.2f, glibc %.2f MiB\n",
+         base[HAK] / 1024, base[MI] / 1024, base[GLIBC] / 1024);
   if (verbose) {
     printf("\nper-round values (%s; RSS KiB):\n", "ops/s");
     for (int w = 0; w < NWORKLOADS; w++) {
