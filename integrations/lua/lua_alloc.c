@@ -174,7 +174,8 @@ static inline int exact_class(size_t n) {
   return (n & (((size_t)1 << sh) - 1)) == 0;
 }
 
-static inline size_t hak_size(size_t n, unsigned tag) {
+/* The size hakmem is asked for a block Lua knows by size n. */
+static inline size_t request_size(size_t n, unsigned tag) {
   return tag == 0 && exact_class(n) ? n : n + 1;
 }
 
@@ -188,7 +189,7 @@ static inline unsigned tag_byte(const unsigned char *p, size_t n) {
 
 static void *alloc_new(hak_heap_t *heap, size_t tagarg, size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
-  size_t req = hak_size(nsize, tag);
+  size_t req = request_size(nsize, tag);
   unsigned char *p = hak_heap_malloc(heap, req);
   if (unlikely(p == NULL)) return NULL;
   if (req != nsize) p[nsize] = (unsigned char)tag;
@@ -197,13 +198,14 @@ static void *alloc_new(hak_heap_t *heap, size_t tagarg, size_t nsize) {
 }
 
 static void *alloc_resize(hak_heap_t *heap, unsigned char *p, size_t osize, size_t nsize) {
+  if (nsize == osize) return p;
   unsigned tag = tag_byte(p, osize) & TAG_MASK;
-  size_t req = hak_size(nsize, tag);
+  size_t req = request_size(nsize, tag);
   unsigned char *q = hak_heap_realloc(heap, p, req);
   if (unlikely(q == NULL)) {
     if (nsize > osize) return NULL;
     /* A shrink that could not move: keep the block, which hakmem still sizes as before
-    ** (longer than nsize, so the tag byte at p[nsize] is inside it and is found again). */
+    ** (longer than nsize < osize, so the tag byte at p[nsize] is inside it and is found). */
     q = p;
     q[nsize] = (unsigned char)(tag | TAG_UNSIZED);
   } else if (req != nsize || (q == p && hak_usable_size(q) > nsize)) {
@@ -223,7 +225,7 @@ void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
       if (unlikely(t & TAG_UNSIZED))
         hak_free(p);
       else
-        hak_free_sized(p, hak_size(osize, t));
+        hak_free_sized(p, request_size(osize, t));
     }
     return NULL;
   }
