@@ -5,6 +5,7 @@
 ** not start under TSan): prints "N passed, N failed" and exits non-zero on a failure.
 */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ typedef struct {
 
 static slot_t slots[STATES];
 static char *want_first, *want_second;
-static int passed, failed;
+static atomic_int passed, failed; /* checked from the hand-over threads too */
 
 static void check(int ok, const char *what, int i) {
   if (ok) {
@@ -119,6 +120,6 @@ int main(void) {
   }
   free(want_first);
   free(want_second);
-  printf("%d passed, %d failed\n", passed, failed);
+  printf("%d passed, %d failed\n", atomic_load(&passed), atomic_load(&failed));
   return failed != 0;
 }
