@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "block.h"
 #include "error.h"
 #include "hakmem.h"
 #include "heap.h"
@@ -38,7 +39,7 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
   hak__tcache_t *tc = hak__tcache_attach(h);
   if (tc) {
     hak__bin_t *bin = &tc->bins[cls];
-    if (bin->head && bin->head->key != hak__free_key) {
+    if (bin->head && hak__blk_key(bin->head) != hak__free_key) {
       /* Handed out while still listed here: a double free. Drop the list (its blocks stay
       ** counted as used) and carry on with fresh blocks. */
       const void *bad = bin->head;
@@ -58,7 +59,7 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
     errno = ENOMEM;
     return NULL;
   }
-  b->key = 0;
+  hak__blk_hand_out(h, b, hak__class_size[cls]);
   return hak__base_to_user((hak__base_t){ b });
 }
 
@@ -67,12 +68,16 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
   if (HAK_LIKELY(tc != NULL)) {
     hak__bin_t *bin = &tc->bins[cls];
     hak__block_t *b = bin->head;
-    if (HAK_LIKELY(b != NULL && b->key == hak__free_key)) {
-      bin->head = b->next;
-      __builtin_prefetch(b->next, 1); /* the next malloc of this class will want it */
+    if (HAK_LIKELY(b != NULL && hak__blk_key(b) == hak__free_key)) {
+      hak__block_t *next = hak__blk_next(h, b);
+      bin->head = next;
+      __builtin_prefetch(next, 1); /* the next malloc of this class will want it */
       bin->count--;
-      b->key = 0;
+      hak__blk_hand_out(h, b, hak__class_size[cls]);
       HAK_COUNTER_ADD(bin->allocs, 1);
+#ifdef HAK_SECURE
+      hak__report_pending();
+#endif
       return hak__base_to_user((hak__base_t){ b });
     }
   }
@@ -115,28 +120,36 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
 
 /* ---- free ---- */
 
+/* Push a small block the user freed onto this thread's cache for its heap. */
+HAK_INLINE void free_local(hak_heap_t *h, hak__tcache_t *tc, hak__slab_t *slab, hak__base_t b,
+                           const char *op) {
+  unsigned cls = slab->cls;
+  hak__bin_t *bin = &tc->bins[cls];
+  if (HAK_UNLIKELY(bin->head == b.blk)) {
+    hak__report(HAK_ERR_DOUBLE_FREE, op, b.blk, "double free of a small block");
+    return;
+  }
+  hak__blk_take_back(h, b.blk, slab->block_size);
+  hak__bin_push(h, bin, b);
+  HAK_COUNTER_ADD(bin->frees, 1);
+  if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
+}
+
 /* A small block whose heap this thread has no slotted cache for: the heap's slotless cache,
 ** or the remote queue. */
-static HAK_NOINLINE void free_small_slow(hak__slab_t *slab, hak__base_t b) {
+static HAK_NOINLINE void free_small_slow(hak__slab_t *slab, hak__base_t b, const char *op) {
   hak_heap_t *h = hak__ss_of_slab(slab)->heap;
   hak__tcache_t *tc = h->slot == HAK_NO_SLOT ? hak__tcache_find_slow(h) : NULL;
   if (tc) {
-    hak__bin_t *bin = &tc->bins[slab->cls];
-    if (HAK_UNLIKELY(bin->head == b.blk)) {
-      hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b.blk, "double free of a small block");
-      return;
-    }
-    b.blk->key = hak__free_key;
-    hak__bin_push(bin, b);
-    HAK_COUNTER_ADD(bin->frees, 1);
-    if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, slab->cls);
+    free_local(h, tc, slab, b, op);
     return;
   }
   /* The remote path touches the block for the CAS anyway: check its state here. */
-  if (HAK_UNLIKELY(hak__block_is_free(b))) {
-    hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b.blk, "double free of a small block");
+  if (HAK_UNLIKELY(hak__blk_is_free(b))) {
+    hak__report(HAK_ERR_DOUBLE_FREE, op, b.blk, "double free of a small block");
     return;
   }
+  hak__blk_take_back(h, b.blk, slab->block_size);
   hak__remote_push(h, b);
 }
 
@@ -157,7 +170,7 @@ HAK_INLINE void free_impl(void *p, const char *op) {
     return;
   }
 #ifdef HAK_SECURE
-  if (HAK_UNLIKELY(hak__block_is_free(b))) {
+  if (HAK_UNLIKELY(hak__blk_is_free(b))) {
     hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
     return;
   }
@@ -165,19 +178,10 @@ HAK_INLINE void free_impl(void *p, const char *op) {
   hak_heap_t *h = hak__ss_of_slab(slab)->heap;
   hak__tcache_t *tc = h->slot < HAK_TLS_SLOTS ? hak__tls_slots[h->slot] : NULL;
   if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h)) {
-    unsigned cls = slab->cls;
-    hak__bin_t *bin = &tc->bins[cls];
-    if (HAK_UNLIKELY(bin->head == b.blk)) {
-      hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
-      return;
-    }
-    b.blk->key = hak__free_key;
-    hak__bin_push(bin, b);
-    HAK_COUNTER_ADD(bin->frees, 1);
-    if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
+    free_local(h, tc, slab, b, op);
     return;
   }
-  free_small_slow(slab, b);
+  free_small_slow(slab, b, op);
 }
 
 void hak_free(void *p) {
@@ -205,7 +209,7 @@ void hak_free_sized(void *p, size_t size) {
 static bool resolve_live(const void *p, hak__loc_t *loc) {
   if (!p) return false;
   hak__resolve(hak__uptr_from(p), loc);
-  if (loc->kind == HAK_LOC_SMALL) return !hak__block_is_free(loc->base) && loc->ss->heap;
+  if (loc->kind == HAK_LOC_SMALL) return !hak__blk_is_free(loc->base) && loc->ss->heap;
   if (loc->kind == HAK_LOC_LARGE) return loc->large->state == HAK_LARGE_LIVE;
   return false;
 }
@@ -232,7 +236,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
   hak__loc_t loc;
   hak__resolve(hak__uptr_from(p), &loc);
   if (loc.kind == HAK_LOC_BAD ||
-      (loc.kind == HAK_LOC_SMALL && hak__block_is_free(loc.base)) ||
+      (loc.kind == HAK_LOC_SMALL && hak__blk_is_free(loc.base)) ||
       (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
     if (loc.kind == HAK_LOC_BAD) hak__report(loc.err, "hak_heap_realloc", p, loc.why);
     else hak__report(HAK_ERR_DOUBLE_FREE, "hak_heap_realloc", p, "realloc of a freed block");

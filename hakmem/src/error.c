@@ -26,6 +26,24 @@ static void default_handler(int err, const char *msg, void *arg) {
 }
 
 static _Atomic(hak_error_fn *) handler = default_handler;
+
+__thread const void *hak__pending_ptr;
+static __thread const char *pending_op, *pending_why;
+static __thread int pending_err;
+
+void hak__report_later(int err, const char *op, const void *p, const char *why) {
+  if (hak__pending_ptr) return;
+  hak__pending_ptr = p;
+  pending_err = err;
+  pending_op = op;
+  pending_why = why;
+}
+
+void hak__report_pending_slow(void) {
+  const void *p = hak__pending_ptr;
+  hak__pending_ptr = NULL;
+  hak__report(pending_err, pending_op, p, pending_why);
+}
 static _Atomic(void *) handler_arg;
 
 void hak_set_error_handler(hak_error_fn *fn, void *arg) {

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "error.h"
 #include "large.h"
 #include "meta_pool.h"
@@ -70,6 +71,9 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   h->name[n] = 0;
   h->limit = cfg ? cfg->limit_bytes : 0;
   h->id = atomic_fetch_add(&next_id, 1);
+  h->secret = (hak__free_key ^ (h->id * 0xbf58476d1ce4e5b9ull) ^ (uintptr_t)h) * 0x94d049bb133111ebull;
+  h->rng = h->secret | 1;
+  HAK_TRACK_HEAP_NEW(h);
   pthread_mutex_init(&h->lock, NULL);
   hak__tc_lock_acquire();
   h->slot = HAK_NO_SLOT;
@@ -146,6 +150,7 @@ void hak_heap_destroy(hak_heap_t *h) {
   atomic_store_explicit(&h->notify_fn, NULL, memory_order_release);
   hak__large_release_heap(h, HAK_LARGE_DESTROYED);
   release_superslabs(h, NULL);
+  HAK_TRACK_HEAP_GONE(h);
   pthread_mutex_destroy(&h->lock);
   hak__meta_free(h);
 }
@@ -157,6 +162,8 @@ void hak_heap_reset(hak_heap_t *h) {
   hak__tc_lock_release();
   (void)hak__remote_take_all(h); /* their blocks die with the slabs */
   hak__large_release_heap(h, HAK_LARGE_RESET);
+  HAK_TRACK_HEAP_GONE(h);
+  HAK_TRACK_HEAP_NEW(h);
   pthread_mutex_lock(&h->lock);
   hak__superslab_t *keep = h->ss_list;
   release_superslabs(h, keep);
@@ -179,7 +186,7 @@ size_t hak__heap_drain_to_slabs(hak_heap_t *h) {
   pthread_mutex_lock(&h->lock);
   while (list) {
     hak__base_t b = { list };
-    list = list->next;
+    list = hak__blk_next(h, list);
     h->cls_frees[hak__slab_of_base(b)->cls]++;
     hak__slab_put(h, b);
     n++;

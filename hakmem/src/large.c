@@ -8,6 +8,7 @@
 #include "error.h"
 #include "os.h"
 #include "registry.h"
+#include "track.h"
 
 #define HAK_LARGE_CACHE_COUNT 16
 #define HAK_LARGE_CACHE_MAP_MAX ((size_t)8 << 20)  /* bigger mappings are unmapped at free */
@@ -96,6 +97,7 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   }
   l->user = (uintptr_t)l + off;
   l->usable = map_size - off;
+  HAK_TRACK_ALLOC(h, (void *)l->user, l->usable);
   if (zero && !fresh) memset((void *)l->user, 0, size);
   pthread_mutex_lock(&hak__large_lock);
   pthread_mutex_lock(&h->lock);
@@ -161,12 +163,16 @@ void hak__large_free(const hak__loc_t *loc, const char *op) {
     return;
   }
   hak_heap_t *h = l->heap;
+  HAK_TRACK_FREE(h, (void *)l->user, l->usable);
   pthread_mutex_lock(&h->lock);
   unlink_from_heap(h, l);
   pthread_mutex_unlock(&h->lock);
   hak__large_t *dead = retire(l, HAK_LARGE_FREED);
   pthread_mutex_unlock(&hak__large_lock);
-  if (dead) hak__os_unmap(dead, dead->map_size);
+  if (dead) {
+    HAK_TRACK_UNMAP(dead, dead->map_size);
+    hak__os_unmap(dead, dead->map_size);
+  }
 }
 
 void hak__large_release_heap(hak_heap_t *h, int state) {
@@ -175,6 +181,7 @@ void hak__large_release_heap(hak_heap_t *h, int state) {
   pthread_mutex_lock(&h->lock);
   while (h->large_list) {
     hak__large_t *l = h->large_list;
+    HAK_TRACK_FREE(h, (void *)l->user, l->usable);
     unlink_from_heap(h, l);
     hak__large_t *dead = retire(l, state);
     if (dead) {
@@ -186,6 +193,7 @@ void hak__large_release_heap(hak_heap_t *h, int state) {
   pthread_mutex_unlock(&hak__large_lock);
   while (unmap) {
     hak__large_t *next = unmap->next;
+    HAK_TRACK_UNMAP(unmap, unmap->map_size);
     hak__os_unmap(unmap, unmap->map_size);
     unmap = next;
   }
@@ -201,6 +209,7 @@ void hak__large_trim_cache(void) {
   pthread_mutex_unlock(&hak__large_lock);
   while (list) {
     hak__large_t *next = list->next;
+    HAK_TRACK_UNMAP(list, list->map_size);
     hak__os_unmap(list, list->map_size);
     list = next;
   }
@@ -232,6 +241,7 @@ int hak__large_resize(const hak__loc_t *loc, size_t size) {
   pthread_mutex_unlock(&h->lock);
   l->map_size = new_map;
   l->usable = new_map - off;
+  HAK_TRACK_RESIZE(h, (void *)l->user, l->usable);
   pthread_mutex_unlock(&hak__large_lock);
   return 1;
 }

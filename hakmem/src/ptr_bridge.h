@@ -7,8 +7,6 @@
 #ifndef HAK_PTR_BRIDGE_H
 #define HAK_PTR_BRIDGE_H
 
-#include <stdbool.h>
-
 #include "ptr.h"
 #include "registry.h"
 #include "types.h"
@@ -29,22 +27,6 @@ typedef struct {
   hak__large_t *large;
   hak__base_t base;
 } hak__loc_t;
-
-/*
-** Block state keys, in word 1 of every free block (random per process, set at init):
-**   hak__free_key  free, held by a thread cache bin or the remote queue;
-**   hak__slab_key  free, on its slab's free list;
-**   anything else  handed out (cleared to 0 when handed out; then user data).
-** Lists check the key where they touch the block anyway (pop, flush, take), so a double free
-** is caught when the block comes back for reuse, without a load on the free fast path.
-*/
-extern uintptr_t hak__free_key;
-extern uintptr_t hak__slab_key;
-
-HAK_INLINE bool hak__block_is_free(hak__base_t b) {
-  uintptr_t k = b.blk->key;
-  return k == hak__free_key || k == hak__slab_key;
-}
 
 /* ---- small blocks ---- */
 

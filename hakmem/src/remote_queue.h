@@ -7,6 +7,7 @@
 #ifndef HAK_REMOTE_QUEUE_H
 #define HAK_REMOTE_QUEUE_H
 
+#include "block.h"
 #include "ptr_bridge.h"
 #include "types.h"
 
@@ -14,10 +15,9 @@ void hak__remote_notify_slow(hak_heap_t *h);
 
 HAK_INLINE void hak__remote_push(hak_heap_t *h, hak__base_t b) {
   hak__block_t *blk = b.blk;
-  blk->key = hak__free_key;
   hak__block_t *old = atomic_load_explicit(&h->remote_head, memory_order_relaxed);
   do {
-    blk->next = old;
+    hak__blk_link(h, blk, old, hak__free_key);
   } while (!atomic_compare_exchange_weak_explicit(&h->remote_head, &old, blk,
                                                   memory_order_release, memory_order_relaxed));
   if (HAK_UNLIKELY(old == NULL) &&

@@ -3,29 +3,12 @@
 
 #include <errno.h>
 
+#include "block.h"
 #include "error.h"
 #include "os.h"
 #include "ptr_bridge.h"
 #include "size_class.h"
 #include "superslab.h"
-
-/* A block found in the wrong state under the heap lock, reported once the lock is released. */
-static HAK_TLS const void *pending_ptr;
-static HAK_TLS const char *pending_why;
-
-static void note_bad(const void *p, const char *why) {
-  if (!pending_ptr) {
-    pending_ptr = p;
-    pending_why = why;
-  }
-}
-
-void hak__slab_report_pending(void) {
-  if (HAK_LIKELY(pending_ptr == NULL)) return;
-  const void *p = pending_ptr;
-  pending_ptr = NULL;
-  hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", p, pending_why);
-}
 
 /* Unassigned slabs whose pages stay committed, per heap, before release decommits them. */
 #define HAK_DIRTY_SLABS_MAX 16
@@ -80,6 +63,7 @@ static hak__slab_t *assign(hak_heap_t *h, unsigned cls) {
   atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
   h->held += HAK_SLAB_SIZE;
   if (h->held > h->peak_held) h->peak_held = h->held;
+  HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
   partial_push(h, s);
   return s;
 }
@@ -112,10 +96,49 @@ static void release_slab(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s) {
   if (ss->assigned == 0 && h->ss_count > 1) release_superslab(h, ss);
 }
 
+#ifdef HAK_SECURE
+static uint32_t rng_below(hak_heap_t *h, uint32_t n) {
+  uint64_t x = h->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  h->rng = x;
+  return (uint32_t)(((x >> 32) * n) >> 32);
+}
+#endif
+
+/* Carve up to n fresh blocks of s onto *head; secure builds link them in random order. */
+static uint32_t carve(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s, uint32_t n,
+                      hak__block_t **head) {
+  uint32_t bump = atomic_load_explicit(&s->bump, memory_order_relaxed);
+  if (n > s->capacity - bump) n = s->capacity - bump;
+#ifdef HAK_SECURE
+  uint32_t order[HAK_SLAB_SIZE / 16];
+  for (uint32_t i = 0; i < n; i++) order[i] = bump + i;
+  for (uint32_t i = n; i > 1; i--) {
+    uint32_t j = rng_below(h, i), t = order[i - 1];
+    order[i - 1] = order[j];
+    order[j] = t;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    hak__block_t *b = hak__slab_block(ss, s, order[i]).blk;
+    hak__blk_link(h, b, *head, hak__free_key);
+    *head = b;
+  }
+#else
+  for (uint32_t i = 0; i < n; i++) {
+    hak__block_t *b = hak__slab_block(ss, s, bump + i).blk;
+    hak__blk_link(h, b, *head, hak__free_key);
+    *head = b;
+  }
+#endif
+  atomic_store_explicit(&s->bump, bump + n, memory_order_relaxed);
+  return n;
+}
+
 uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t **out) {
   uint32_t got = 0;
   hak__block_t *head = *out;
-  const uintptr_t key = hak__free_key, skey = hak__slab_key;
   while (got < want) {
     hak__slab_t *s = h->partial[cls];
     if (!s) {
@@ -127,30 +150,23 @@ uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t
     uint32_t before = got;
     while (got < want && s->free) {
       hak__block_t *b = s->free;
-      if (HAK_UNLIKELY(b->key != skey)) {
+      if (HAK_UNLIKELY(hak__blk_key(b) != hak__slab_key)) {
         /* Handed out again while on this list: a double free. The rest of the list is not
         ** trustworthy; drop it (those blocks stay counted as used). */
-        note_bad(b, "double free of a small block (detected when the block was reused)");
+        hak__report_later(HAK_ERR_DOUBLE_FREE, "hak_free", b,
+                          "double free of a small block (detected when the block was reused)");
         s->free = NULL;
         break;
       }
-      s->free = b->next;
-      b->key = key;
-      b->next = head;
+      s->free = hak__blk_next(h, b);
+      hak__blk_link(h, b, head, hak__free_key);
       head = b;
       got++;
     }
-    uint32_t bump = atomic_load_explicit(&s->bump, memory_order_relaxed);
-    while (got < want && bump < s->capacity) {
-      hak__block_t *b = hak__slab_block(ss, s, bump++).blk;
-      b->key = key;
-      b->next = head;
-      head = b;
-      got++;
-    }
-    atomic_store_explicit(&s->bump, bump, memory_order_relaxed);
+    if (got < want) got += carve(h, ss, s, want - got, &head);
     s->used += got - before;
-    if (!s->free && bump == s->capacity) partial_remove(h, s);
+    if (!s->free && atomic_load_explicit(&s->bump, memory_order_relaxed) == s->capacity)
+      partial_remove(h, s);
   }
   *out = head;
   return got;
@@ -160,14 +176,15 @@ void hak__slab_put(hak_heap_t *h, hak__base_t b) {
   hak__superslab_t *ss = hak__ss_of_base(b);
   hak__slab_t *s = hak__slab_of_base(b);
   HAK_ASSERT(s->cls != HAK_SLAB_UNUSED && ss->heap == h);
-  if (HAK_UNLIKELY(b.blk->key != hak__free_key)) {
-    note_bad(b.blk, b.blk->key == hak__slab_key
-                        ? "double free of a small block (already back in its slab)"
-                        : "double free of a small block (detected when the block was reused)");
+  uintptr_t key = hak__blk_key(b.blk);
+  if (HAK_UNLIKELY(key != hak__free_key)) {
+    hak__report_later(HAK_ERR_DOUBLE_FREE, "hak_free", b.blk,
+                      key == hak__slab_key
+                          ? "double free of a small block (already back in its slab)"
+                          : "double free of a small block (detected when the block was reused)");
     return;
   }
-  b.blk->key = hak__slab_key;
-  b.blk->next = s->free;
+  hak__blk_link(h, b.blk, s->free, hak__slab_key);
   s->free = b.blk;
   if (--s->used == 0) {
     release_slab(h, ss, s);

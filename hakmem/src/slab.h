@@ -6,6 +6,7 @@
 #ifndef HAK_SLAB_H
 #define HAK_SLAB_H
 
+#include "error.h"
 #include "types.h"
 
 /* Up to `want` free blocks of class cls, linked through next, each with the free key set.
@@ -13,12 +14,10 @@
 uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t **out);
 /* Give one block (free key already set) back to its slab. */
 void hak__slab_put(hak_heap_t *h, hak__base_t b);
-/* Blocks found in the wrong state while the heap lock was held are reported by the caller,
-** after unlocking, with this (a no-op when nothing was found). */
-void hak__slab_report_pending(void);
+/* Errors found while the heap lock was held are reported once it is released. */
 HAK_INLINE void hak__heap_unlock(hak_heap_t *h) {
   pthread_mutex_unlock(&h->lock);
-  hak__slab_report_pending();
+  hak__report_pending();
 }
 /* Decommit the pages of unassigned slabs (all of them when force, else above the dirty cap). */
 void hak__slab_decommit_free(hak_heap_t *h, bool force);

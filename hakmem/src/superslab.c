@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "os.h"
+#include "ptr_bridge.h"
 #include "registry.h"
+#include "track.h"
 
 static pthread_mutex_t hak__ss_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak__superslab_t *ss_cache;
@@ -31,6 +33,7 @@ void hak__ss_clear_slabs(hak__superslab_t *ss) {
   for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
     hak__slab_t *s = &ss->slabs[i];
     if (s->cls == HAK_SLAB_UNUSED) continue;
+    HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
     s->free = NULL;
     s->next = s->prev = NULL;
     s->used = 0;
@@ -84,7 +87,10 @@ void hak__ss_release(hak__superslab_t *ss) {
     hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, HAK_REG_DEAD_SS);
   }
   pthread_mutex_unlock(&hak__ss_lock);
-  if (ss) hak__os_unmap(ss, HAK_SS_SIZE);
+  if (ss) {
+    HAK_TRACK_UNMAP(ss, HAK_SS_SIZE);
+    hak__os_unmap(ss, HAK_SS_SIZE);
+  }
 }
 
 void hak__ss_trim_cache(void) {
@@ -97,6 +103,7 @@ void hak__ss_trim_cache(void) {
   pthread_mutex_unlock(&hak__ss_lock);
   while (list) {
     hak__superslab_t *next = list->next;
+    HAK_TRACK_UNMAP(list, HAK_SS_SIZE);
     hak__os_unmap(list, HAK_SS_SIZE);
     list = next;
   }

@@ -76,7 +76,7 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
 static void pop_to_slabs(hak_heap_t *h, hak__bin_t *bin, uint32_t n) {
   while (n--) {
     hak__block_t *b = bin->head;
-    bin->head = b->next;
+    bin->head = hak__blk_next(h, b);
     bin->count--;
     hak__slab_put(h, (hak__base_t){ b });
   }
@@ -106,7 +106,7 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
     }
   }
   hak__block_t *b = bin->head;
-  if (HAK_UNLIKELY(b->key != hak__free_key)) {
+  if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
     /* Listed twice (a double free): drop the bin and report; the caller retries. */
     bin->head = NULL;
     bin->count = 0;
@@ -114,9 +114,10 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
                 "double free of a small block (detected when the block was reused)");
     return hak__tcache_refill(tc, h, cls);
   }
-  bin->head = b->next;
+  bin->head = hak__blk_next(h, b);
   bin->count--;
-  b->key = 0;
+  hak__blk_hand_out(h, b, hak__class_size[cls]);
+  hak__report_pending();
   HAK_COUNTER_ADD(bin->allocs, 1);
   return (hak__base_t){ b };
 }
@@ -140,10 +141,10 @@ size_t hak__tcache_drain_remote(hak__tcache_t *tc, hak_heap_t *h) {
   uint64_t over = 0;
   while (list) {
     hak__base_t b = { list };
-    list = list->next;
+    list = hak__blk_next(h, list);
     unsigned cls = hak__slab_of_base(b)->cls;
     hak__bin_t *bin = &tc->bins[cls];
-    hak__bin_push(bin, b);
+    hak__bin_push(h, bin, b);
     HAK_COUNTER_ADD(bin->frees, 1);
     if (bin->count > bin->limit) over |= (uint64_t)1 << cls;
     n++;
@@ -200,7 +201,7 @@ static void release_thread_caches(bool free_memory) {
   hak__tcache_t *list = free_memory ? tls_owned : NULL;
   if (free_memory) tls_owned = NULL;
   hak__tc_lock_release();
-  hak__slab_report_pending();
+  hak__report_pending();
   while (list) {
     hak__tcache_t *next = list->thread_next;
     hak__meta_free(list);

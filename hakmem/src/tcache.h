@@ -8,6 +8,7 @@
 #ifndef HAK_TCACHE_H
 #define HAK_TCACHE_H
 
+#include "block.h"
 #include "ptr_bridge.h"
 #include "types.h"
 
@@ -45,8 +46,8 @@ void hak__tc_lock_release(void);
 void hak__tcache_detach_all(hak_heap_t *h, bool fold);
 void hak__tc_reinit_child(void);
 
-HAK_INLINE void hak__bin_push(hak__bin_t *bin, hak__base_t b) {
-  b.blk->next = bin->head;
+HAK_INLINE void hak__bin_push(const hak_heap_t *h, hak__bin_t *bin, hak__base_t b) {
+  hak__blk_link(h, b.blk, bin->head, hak__free_key);
   bin->head = b.blk;
   bin->count++;
 }

@@ -107,6 +107,7 @@ struct hak_heap_s {
   uint64_t id;
   char name[32];
   hak_heap_t *live_next, *live_prev; /* every live heap, for fork handlers (tc lock) */
+  uintptr_t secret;                  /* secure builds: free-list link encoding */
 
   _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote_head;
   _Atomic(hak_remote_notify_fn *) notify_fn;
@@ -122,6 +123,7 @@ struct hak_heap_s {
   size_t peak_held;
   size_t limit;
   size_t dirty_slabs;
+  uint64_t rng;                      /* secure builds: carving order */
   /* counters folded in from detached caches, lock-path drains and large blocks */
   uint64_t cls_allocs[HAK_CLASSES], cls_frees[HAK_CLASSES];
   uint64_t remote_frees;

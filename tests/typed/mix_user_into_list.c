@@ -8,13 +8,13 @@
 
 void push_variant(hak__bin_t *bin, void *user) {
 #if VARIANT == 1
-  hak__bin_push(bin, user);                   /* raw user pointer as a base */
+  hak__bin_push(NULL, bin, user);                   /* raw user pointer as a base */
 #elif VARIANT == 2
-  hak__bin_push(bin, hak__uptr_from(user));   /* typed user pointer as a base */
+  hak__bin_push(NULL, bin, hak__uptr_from(user));   /* typed user pointer as a base */
 #elif VARIANT == 3
   hak__base_t b = user;                       /* implicit conversion to a base */
-  hak__bin_push(bin, b);
+  hak__bin_push(NULL, bin, b);
 #else
-  hak__bin_push(bin, (hak__base_t){ (hak__block_t *)user }); /* control: explicit base */
+  hak__bin_push(NULL, bin, (hak__base_t){ (hak__block_t *)user }); /* control: explicit base */
 #endif
 }
