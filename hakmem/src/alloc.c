@@ -85,7 +85,12 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
 }
 
 void *hak_heap_malloc(hak_heap_t *h, size_t size) {
-  if (HAK_LIKELY(size <= HAK_SMALL_MAX)) return malloc_small(h, hak__size_to_class(size));
+  if (HAK_LIKELY(size <= HAK_SMALL_MAX)) {
+    unsigned cls = hak__size_to_class(size);
+    void *p = malloc_small(h, cls);
+    if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, size, hak__class_size[cls]);
+    return p;
+  }
   return large_alloc(h, size, HAK_MIN_ALIGN, false);
 }
 
@@ -96,7 +101,9 @@ void *hak_heap_calloc(hak_heap_t *h, size_t count, size_t size) {
     return NULL;
   }
   if (n > HAK_SMALL_MAX) return large_alloc(h, n, HAK_MIN_ALIGN, true);
-  void *p = malloc_small(h, hak__size_to_class(n));
+  unsigned cls = hak__size_to_class(n);
+  void *p = malloc_small(h, cls);
+  if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, n, hak__class_size[cls]);
   if (p) memset(p, 0, n);
   return p;
 }
@@ -113,7 +120,11 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
   if (align <= HAK_MIN_ALIGN) return hak_heap_malloc(h, size);
   if (align <= HAK_SMALL_MAX) {
     int cls = hak__class_for_aligned(size, align);
-    if (cls >= 0) return malloc_small(h, (unsigned)cls);
+    if (cls >= 0) {
+      void *p = malloc_small(h, (unsigned)cls);
+      if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, size, hak__class_size[cls]);
+      return p;
+    }
   }
   return large_alloc(h, size, align, false);
 }
@@ -216,7 +227,7 @@ static bool resolve_live(const void *p, hak__loc_t *loc) {
 
 size_t hak_usable_size(const void *p) {
   hak__loc_t loc;
-  return resolve_live(p, &loc) ? hak__loc_usable(&loc) : 0;
+  return resolve_live(p, &loc) ? HAK_TRACK_ACCESSIBLE(p, hak__loc_usable(&loc)) : 0;
 }
 
 hak_heap_t *hak_heap_of(const void *p) {
@@ -244,14 +255,20 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     return NULL;
   }
   size_t usable = hak__loc_usable(&loc);
+  bool in_place;
   if (loc.kind == HAK_LOC_SMALL) {
     /* In place while the request still maps to this class or a smaller one within half. */
-    if (size <= usable && size > usable / 2) return p;
-    if (size <= usable && usable <= 64) return p;
+    in_place = size <= usable && (size > usable / 2 || usable <= 64);
   } else {
-    if (size <= usable && size >= usable / 2) return p;
-    if (size > usable && loc.large->heap == h && hak__large_resize(&loc, size)) return p;
+    in_place = (size <= usable && size >= usable / 2) ||
+               (size > usable && loc.large->heap == h && hak__large_resize(&loc, size));
+    usable = hak__loc_usable(&loc);
   }
+  if (in_place) {
+    if (HAK_TRACKING) HAK_TRACK_SLACK(p, size, usable);
+    return p;
+  }
+  usable = HAK_TRACK_ACCESSIBLE(p, usable);
   void *q = hak_heap_malloc(h, size);
   if (!q) return NULL;
   memcpy(q, p, size < usable ? size : usable);

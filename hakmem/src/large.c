@@ -53,6 +53,7 @@ static int reserve(hak_heap_t *h, size_t bytes) {
 
 void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   size_t off = user_offset(align);
+  if (size == 0) size = 1; /* a unique block with at least one usable byte */
   size_t map_align = align > GRAN ? align : GRAN;
   if (size > PTRDIFF_MAX - off - GRAN) {
     errno = ENOMEM;
@@ -98,6 +99,7 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   l->user = (uintptr_t)l + off;
   l->usable = map_size - off;
   HAK_TRACK_ALLOC(h, (void *)l->user, l->usable);
+  HAK_TRACK_SLACK((void *)l->user, size, l->usable);
   if (zero && !fresh) memset((void *)l->user, 0, size);
   pthread_mutex_lock(&hak__large_lock);
   pthread_mutex_lock(&h->lock);

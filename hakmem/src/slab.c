@@ -11,7 +11,7 @@
 #include "superslab.h"
 
 /* Unassigned slabs whose pages stay committed, per heap, before release decommits them. */
-#define HAK_DIRTY_SLABS_MAX 16
+#define HAK_DIRTY_SLABS_MAX 64
 
 static void partial_push(hak_heap_t *h, hak__slab_t *s) {
   s->prev = NULL;

@@ -24,6 +24,8 @@
 #define HAK_TRACK_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
 #define HAK_TRACK_QUIET_END() VALGRIND_ENABLE_ERROR_REPORTING
 #define HAK_TRACK_IS_CLOSED(p) 0
+#define HAK_TRACK_SLACK(p, size, usable) ((void)0)
+#define HAK_TRACK_ACCESSIBLE(p, usable) (usable)
 #elif defined(HAK_ASAN)
 #include <sanitizer/asan_interface.h>
 #define HAK_TRACKING 1
@@ -38,6 +40,17 @@
 #define HAK_TRACK_QUIET_BEGIN() ((void)0)
 #define HAK_TRACK_QUIET_END() ((void)0)
 #define HAK_TRACK_IS_CLOSED(p) __asan_address_is_poisoned(p)
+/* The bytes past the request are poisoned too; usable size then reports the request. */
+#define HAK_TRACK_SLACK(p, size, usable)                                           \
+  do {                                                                             \
+    ASAN_UNPOISON_MEMORY_REGION((p), (size));                                      \
+    ASAN_POISON_MEMORY_REGION((char *)(p) + (size), (usable) - (size));            \
+  } while (0)
+#define HAK_TRACK_ACCESSIBLE(p, usable) hak__asan_accessible((p), (usable))
+static inline size_t hak__asan_accessible(const void *p, size_t usable) {
+  const char *bad = (const char *)__asan_region_is_poisoned((void *)p, usable);
+  return bad ? (size_t)(bad - (const char *)p) : usable;
+}
 #else
 #define HAK_TRACKING 0
 #define HAK_TRACK_OPEN(p, n) ((void)0)
@@ -51,6 +64,8 @@
 #define HAK_TRACK_QUIET_BEGIN() ((void)0)
 #define HAK_TRACK_QUIET_END() ((void)0)
 #define HAK_TRACK_IS_CLOSED(p) 0
+#define HAK_TRACK_SLACK(p, size, usable) ((void)0)
+#define HAK_TRACK_ACCESSIBLE(p, usable) (usable)
 #endif
 
 #endif
