@@ -227,7 +227,10 @@ static bool resolve_live(const void *p, hak__loc_t *loc) {
 
 size_t hak_usable_size(const void *p) {
   hak__loc_t loc;
-  return resolve_live(p, &loc) ? HAK_TRACK_ACCESSIBLE(p, hak__loc_usable(&loc)) : 0;
+  if (!resolve_live(p, &loc)) return 0;
+  size_t n = hak__loc_usable(&loc);
+  HAK_TRACK_GRANT(p, n); /* the caller may now use all of it, slack included */
+  return n;
 }
 
 hak_heap_t *hak_heap_of(const void *p) {

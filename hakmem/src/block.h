@@ -83,6 +83,7 @@ HAK_INLINE void hak__blk_take_back(hak_heap_t *h, hak__block_t *b, size_t usable
 /* Is b free (cheap state check; a tool build treats a closed block as free)? */
 HAK_INLINE bool hak__blk_is_free(hak__base_t b) {
   if (HAK_TRACK_IS_CLOSED(b.blk)) return true;
+  if (HAK_TRACK_KEY_HIDDEN(b.blk)) return false;
   HAK_TRACK_QUIET_BEGIN();
   uintptr_t k = b.blk->key;
   HAK_TRACK_QUIET_END();

@@ -24,8 +24,10 @@
 #define HAK_TRACK_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
 #define HAK_TRACK_QUIET_END() VALGRIND_ENABLE_ERROR_REPORTING
 #define HAK_TRACK_IS_CLOSED(p) 0
+#define HAK_TRACK_KEY_HIDDEN(b) 0
 #define HAK_TRACK_SLACK(p, size, usable) ((void)0)
 #define HAK_TRACK_ACCESSIBLE(p, usable) (usable)
+#define HAK_TRACK_GRANT(p, n) ((void)0)
 #elif defined(HAK_ASAN)
 #include <sanitizer/asan_interface.h>
 #define HAK_TRACKING 1
@@ -40,13 +42,17 @@
 #define HAK_TRACK_QUIET_BEGIN() ((void)0)
 #define HAK_TRACK_QUIET_END() ((void)0)
 #define HAK_TRACK_IS_CLOSED(p) __asan_address_is_poisoned(p)
-/* The bytes past the request are poisoned too; usable size then reports the request. */
+/* A live block whose request ends before its key word. */
+#define HAK_TRACK_KEY_HIDDEN(b) (__asan_region_is_poisoned(&(b)->key, sizeof (b)->key) != 0)
+/* The bytes past the request are poisoned too, until hak_usable_size grants them. */
 #define HAK_TRACK_SLACK(p, size, usable)                                           \
   do {                                                                             \
-    ASAN_UNPOISON_MEMORY_REGION((p), (size));                                      \
-    ASAN_POISON_MEMORY_REGION((char *)(p) + (size), (usable) - (size));            \
+    size_t open_ = (size) ? (size) : 1; /* a live block keeps its first byte open */ \
+    ASAN_UNPOISON_MEMORY_REGION((p), open_);                                       \
+    ASAN_POISON_MEMORY_REGION((char *)(p) + open_, (usable) - open_);              \
   } while (0)
 #define HAK_TRACK_ACCESSIBLE(p, usable) hak__asan_accessible((p), (usable))
+#define HAK_TRACK_GRANT(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 static inline size_t hak__asan_accessible(const void *p, size_t usable) {
   const char *bad = (const char *)__asan_region_is_poisoned((void *)p, usable);
   return bad ? (size_t)(bad - (const char *)p) : usable;
@@ -64,8 +70,10 @@ static inline size_t hak__asan_accessible(const void *p, size_t usable) {
 #define HAK_TRACK_QUIET_BEGIN() ((void)0)
 #define HAK_TRACK_QUIET_END() ((void)0)
 #define HAK_TRACK_IS_CLOSED(p) 0
+#define HAK_TRACK_KEY_HIDDEN(b) 0
 #define HAK_TRACK_SLACK(p, size, usable) ((void)0)
 #define HAK_TRACK_ACCESSIBLE(p, usable) (usable)
+#define HAK_TRACK_GRANT(p, n) ((void)0)
 #endif
 
 #endif
