@@ -98,18 +98,19 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   hak__tc_lock_release();
 }
 
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void default_init_once(void) {
+  hak_heap_config_t cfg = { .name = "default" };
+  heap_init(&default_heap_storage, &cfg);
+  default_heap_storage.is_default = 1;
+  __atomic_store_n(&hak__default, &default_heap_storage, __ATOMIC_RELEASE);
+}
+
 hak_heap_t *hak__default_init(void) {
   pthread_once(&init_once, global_init);
-  static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&m);
-  if (!hak__default) {
-    hak_heap_config_t cfg = { .name = "default" };
-    heap_init(&default_heap_storage, &cfg);
-    default_heap_storage.is_default = 1;
-    __atomic_store_n(&hak__default, &default_heap_storage, __ATOMIC_RELEASE);
-  }
-  pthread_mutex_unlock(&m);
-  return hak__default;
+  pthread_once(&default_once, default_init_once);
+  return __atomic_load_n(&hak__default, __ATOMIC_ACQUIRE);
 }
 
 hak_heap_t *hak_default_heap(void) { return hak__default_heap(); }

@@ -10,7 +10,7 @@ extern hak_heap_t *hak__default; /* NULL until first use */
 hak_heap_t *hak__default_init(void);
 
 HAK_INLINE hak_heap_t *hak__default_heap(void) {
-  hak_heap_t *h = hak__default;
+  hak_heap_t *h = __atomic_load_n(&hak__default, __ATOMIC_ACQUIRE);
   return HAK_LIKELY(h != NULL) ? h : hak__default_init();
 }
 
