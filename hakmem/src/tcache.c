@@ -194,6 +194,7 @@ static void release_thread_caches(bool free_memory) {
   for (hak__tcache_t *tc = tls_owned; tc; tc = tc->thread_next) {
     hak_heap_t *h = tc_heap(tc);
     if (!h) continue;
+    hak__tcache_drain_remote(tc, h); /* what other threads freed becomes reusable now */
     pthread_mutex_lock(&h->lock);
     detach_locked(tc, h, DETACH_FLUSH);
     pthread_mutex_unlock(&h->lock);
