@@ -93,6 +93,14 @@ void hak_heap_destroy(hak_heap_t *heap);
 */
 void hak_heap_reset(hak_heap_t *heap);
 
+/*
+** Drain the heap's remote queue only: blocks other threads freed go into the calling thread's
+** cache for the heap (reused by its next allocations), or back to the heap's slabs when the
+** caller does not use the heap. Returns the number of blocks drained. Lock-free when the queue
+** is empty; event loops call it on their own thread after a remote-notify.
+*/
+size_t hak_heap_drain(hak_heap_t *heap);
+
 /* Drain remote frees into the heap; release free memory to the OS (all it can when force). */
 void hak_heap_collect(hak_heap_t *heap, bool force);
 
@@ -109,8 +117,9 @@ const char *hak_heap_name(const hak_heap_t *heap);
 /*
 ** Remote-free notification: fn(heap, arg) is called by the freeing thread when a remote free
 ** makes the heap's remote queue go from empty to non-empty (so notifications coalesce). It runs
-** on an arbitrary thread and must not free into this heap. NULL fn removes it. Used by event
-** loops to drain on their own thread (see hakmem_uv.h).
+** on an arbitrary thread and must not free into this heap. NULL fn removes it; a call already
+** started on another thread may still be running when this returns. Used by event loops to
+** drain on their own thread (see hakmem_uv.h).
 */
 typedef void hak_remote_notify_fn(hak_heap_t *heap, void *arg);
 void hak_heap_set_remote_notify(hak_heap_t *heap, hak_remote_notify_fn *fn, void *arg);

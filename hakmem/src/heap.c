@@ -204,6 +204,12 @@ size_t hak__heap_drain_to_slabs(hak_heap_t *h) {
   return n;
 }
 
+size_t hak_heap_drain(hak_heap_t *h) {
+  if (!h || !hak__remote_pending(h)) return 0;
+  hak__tcache_t *tc = hak__tcache_find(h);
+  return tc ? hak__tcache_drain_remote(tc, h) : hak__heap_drain_to_slabs(h);
+}
+
 void hak_heap_collect(hak_heap_t *h, bool force) {
   if (!h) return;
   hak__tcache_t *tc = hak__tcache_find(h);

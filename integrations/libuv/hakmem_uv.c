@@ -178,9 +178,9 @@ static void drain(binding_t *b) {
   conn_t *c = atomic_exchange_explicit(&b->pending, NULL, memory_order_acquire);
   while (c) {
     conn_t *next = c->next_pending;
-    /* Cleared before collecting: a free landing during the collect queues the heap again. */
+    /* Cleared before draining: a free landing during the drain queues the heap again. */
     atomic_store_explicit(&c->queued, false, memory_order_release);
-    hak_heap_collect(c->heap, false);
+    hak_heap_drain(c->heap);
     b->drains++;
     b->drain_thread = uv_thread_self();
     c = next;

@@ -14,7 +14,7 @@
 **    A free is *remote* when the freeing thread has no cache for that heap, i.e. it has never
 **    allocated from it (or the heap was reset since). Remote frees go through the heap's
 **    lock-free queue; the first one into an empty queue wakes the loop (uv_async_send, which
-**    coalesces) and the loop thread drains the queue with hak_heap_collect. A thread that also
+**    coalesces) and the loop thread drains the queue with hak_heap_drain. A thread that also
 **    allocates from the heap frees into its own cache instead: that is allowed and needs no
 **    drain.
 **  - A connection heap is reset when its handle has closed *and* every work request queued on
@@ -152,7 +152,7 @@ int hak_uv_replace_allocator(hak_heap_t *heap);
 
 typedef struct hak_uv_stats_s {
   uint64_t wakeups;           /* async callbacks run (notifications coalesce into these) */
-  uint64_t drains;            /* hak_heap_collect calls made by the binding */
+  uint64_t drains;            /* hak_heap_drain calls made by the binding */
   uv_thread_t drain_thread;   /* thread that ran the last drain (the loop thread) */
   size_t conn_heaps_attached; /* attached to a handle or kept alive by queued work */
   size_t pool_idle;           /* reset heaps waiting in the pool */
