@@ -84,7 +84,7 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
   return malloc_small_slow(h, cls);
 }
 
-void *hak_heap_malloc(hak_heap_t *h, size_t size) {
+HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
   if (HAK_LIKELY(size <= HAK_SMALL_MAX)) {
     unsigned cls = hak__size_to_class(size);
     void *p = malloc_small(h, cls);
@@ -93,6 +93,8 @@ void *hak_heap_malloc(hak_heap_t *h, size_t size) {
   }
   return large_alloc(h, size, HAK_MIN_ALIGN, false);
 }
+
+void *hak_heap_malloc(hak_heap_t *h, size_t size) { return heap_malloc(h, size); }
 
 void *hak_heap_calloc(hak_heap_t *h, size_t count, size_t size) {
   size_t n;
@@ -187,7 +189,7 @@ HAK_INLINE void free_impl(void *p, const char *op) {
   }
 #endif
   hak_heap_t *h = hak__ss_of_slab(slab)->heap;
-  hak__tcache_t *tc = h->slot < HAK_TLS_SLOTS ? hak__tls_slots[h->slot] : NULL;
+  hak__tcache_t *tc = hak__tls_slots[h->slot];
   if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h)) {
     free_local(h, tc, slab, b, op);
     return;
@@ -281,7 +283,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
 
 /* ---- default heap ---- */
 
-void *hak_malloc(size_t size) { return hak_heap_malloc(hak__default_heap(), size); }
+void *hak_malloc(size_t size) { return heap_malloc(hak__default_heap(), size); }
 void *hak_calloc(size_t n, size_t size) { return hak_heap_calloc(hak__default_heap(), n, size); }
 void *hak_realloc(void *p, size_t size) { return hak_heap_realloc(hak__default_heap(), p, size); }
 void *hak_aligned_alloc(size_t align, size_t size) {

@@ -33,7 +33,7 @@
 /* Thread-cache slots: a heap created while fewer than HAK_TLS_SLOTS heaps live gets a slot and
 ** its thread caches are found with one indexed load; later heaps use a per-thread list. */
 #define HAK_TLS_SLOTS 128
-#define HAK_NO_SLOT UINT32_MAX
+#define HAK_NO_SLOT ((uint32_t)HAK_TLS_SLOTS) /* indexes a TLS entry that stays NULL */
 
 /* Relaxed counters: written only by their owner thread, read by any thread for stats.
 ** On x86 these compile to a plain load/add/store, no lock prefix. */

@@ -10,13 +10,15 @@
 #include "registry.h"
 #include "track.h"
 
-#define HAK_LARGE_CACHE_COUNT 16
+#define HAK_LARGE_CACHE_COUNT 64
+#define HAK_LARGE_CACHE_BYTES ((size_t)64 << 20) /* all cached mappings together */
 #define HAK_LARGE_CACHE_MAP_MAX ((size_t)8 << 20)  /* bigger mappings are unmapped at free */
 #define GRAN ((size_t)1 << HAK_REG_GRAN_SHIFT)
 
 static pthread_mutex_t hak__large_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak__large_t *cache;
 static int cache_n;
+static size_t cache_bytes;
 
 void hak__large_lock_all(void) { pthread_mutex_lock(&hak__large_lock); }
 void hak__large_unlock_all(void) { pthread_mutex_unlock(&hak__large_lock); }
@@ -30,7 +32,7 @@ static size_t user_offset(size_t align) {
 static hak__large_t *cache_take(size_t map_size, size_t map_align, size_t room) {
   hak__large_t *best = NULL;
   for (hak__large_t *l = cache; l; l = l->next) {
-    if (l->map_size < map_size || l->map_size > map_size + map_size / 2 + GRAN) continue;
+    if (l->map_size < map_size || l->map_size > 2 * map_size + GRAN) continue;
     if (l->map_size > room) continue;
     if ((uintptr_t)l % map_align) continue;
     if (!best || l->map_size < best->map_size) best = l;
@@ -40,6 +42,7 @@ static hak__large_t *cache_take(size_t map_size, size_t map_align, size_t room) 
   else cache = best->next;
   if (best->next) best->next->prev = best->prev;
   cache_n--;
+  cache_bytes -= best->map_size;
   return best;
 }
 
@@ -121,12 +124,14 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
 static hak__large_t *retire(hak__large_t *l, int state) {
   l->state = state;
   l->heap = NULL;
-  if (cache_n < HAK_LARGE_CACHE_COUNT && l->map_size <= HAK_LARGE_CACHE_MAP_MAX) {
+  if (cache_n < HAK_LARGE_CACHE_COUNT && l->map_size <= HAK_LARGE_CACHE_MAP_MAX &&
+      cache_bytes + l->map_size <= HAK_LARGE_CACHE_BYTES) {
     l->prev = NULL;
     l->next = cache;
     if (cache) cache->prev = l;
     cache = l;
     cache_n++;
+    cache_bytes += l->map_size;
     return NULL;
   }
   hak__reg_set((uintptr_t)l, l->map_size, HAK_REG_DEAD_LARGE);
@@ -206,6 +211,7 @@ void hak__large_trim_cache(void) {
   hak__large_t *list = cache;
   cache = NULL;
   cache_n = 0;
+  cache_bytes = 0;
   for (hak__large_t *l = list; l; l = l->next)
     hak__reg_set((uintptr_t)l, l->map_size, HAK_REG_DEAD_LARGE);
   pthread_mutex_unlock(&hak__large_lock);

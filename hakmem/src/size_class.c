@@ -10,6 +10,11 @@ const uint32_t hak__class_size[HAK_CLASSES] = {
 
 _Static_assert(HAK_CLASSES == 40, "class table size");
 
+/* hak__size_to_class for sizes <= 1024, indexed by (size + 7) / 8 (generated from it). */
+const uint8_t hak__small_class[129] = {
+  0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19
+};
+
 int hak__class_for_aligned(size_t size, size_t align) {
   if (size > HAK_SMALL_MAX) return -1;
   for (unsigned c = hak__size_to_class(size); c < HAK_CLASSES; c++)

@@ -8,10 +8,11 @@
 #include "internal.h"
 
 extern const uint32_t hak__class_size[HAK_CLASSES];
+extern const uint8_t hak__small_class[129];
 
 /* size must be <= HAK_SMALL_MAX. */
 HAK_INLINE unsigned hak__size_to_class(size_t size) {
-  if (size <= 128) return size == 0 ? 0 : (unsigned)((size - 1) >> 4);
+  if (HAK_LIKELY(size <= 1024)) return hak__small_class[(size + 7) >> 3];
   size_t s = size - 1;
   unsigned k = 63u - (unsigned)__builtin_clzll(s); /* 2^k <= s < 2^(k+1), k >= 7 */
   return 8u + (k - 7u) * 4u + (unsigned)(s >> (k - 2)) - 4u;

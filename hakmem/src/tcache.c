@@ -10,7 +10,7 @@
 #include "size_class.h"
 #include "slab.h"
 
-HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS];
+HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS + 1]; /* last one: slotless heaps, always NULL */
 static HAK_TLS hak__tcache_t *tls_owned; /* every cache this thread created */
 
 static pthread_mutex_t hak__tc_lock = PTHREAD_MUTEX_INITIALIZER;

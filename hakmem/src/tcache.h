@@ -12,19 +12,15 @@
 #include "ptr_bridge.h"
 #include "types.h"
 
-extern HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS];
+extern HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS + 1];
 
 /* This thread's attached cache for h, or NULL. Inline fast case. */
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h);
 HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
-  if (HAK_LIKELY(h->slot < HAK_TLS_SLOTS)) {
-    hak__tcache_t *tc = hak__tls_slots[h->slot];
-    if (HAK_LIKELY(tc != NULL &&
-                   atomic_load_explicit(&tc->heap, memory_order_relaxed) == h))
-      return tc;
-    return NULL;
-  }
-  return hak__tcache_find_slow(h);
+  hak__tcache_t *tc = hak__tls_slots[h->slot];
+  if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h))
+    return tc;
+  return h->slot == HAK_NO_SLOT ? hak__tcache_find_slow(h) : NULL;
 }
 
 /* Find or create-and-attach this thread's cache for h; NULL + ENOMEM. */
