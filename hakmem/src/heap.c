@@ -48,7 +48,7 @@ static void fork_parent(void) {
 static void fork_child(void) {
   hak__meta_reinit_child();
   hak__ss_reinit_child();
-  for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_init(&h->lock, NULL);
+  for (hak_heap_t *h = live_heaps; h; h = h->live_next) hak__mutex_init(&h->lock);
   hak__large_reinit_child();
   hak__tc_reinit_child();
 }
@@ -81,7 +81,7 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   h->secret = (hak__free_key ^ (h->id * 0xbf58476d1ce4e5b9ull) ^ (uintptr_t)h) * 0x94d049bb133111ebull;
   h->rng = h->secret | 1;
   HAK_TRACK_HEAP_NEW(h);
-  pthread_mutex_init(&h->lock, NULL);
+  hak__mutex_init(&h->lock);
   hak__tc_lock_acquire();
   h->slot = HAK_NO_SLOT;
   for (unsigned w = 0; w < HAK_TLS_SLOTS / 64 && h->slot == HAK_NO_SLOT; w++) {

@@ -5,6 +5,7 @@
 #ifndef HAK_INTERNAL_H
 #define HAK_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,18 @@
   atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n), \
                         memory_order_relaxed)
 #define HAK_COUNTER_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+/* Locks held for a few hundred cycles: spin briefly before sleeping (glibc's adaptive
+** mutex), since a futex wait/wake pair costs more than the critical section. */
+#define HAK_MUTEX_INIT PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#define hak__mutex_init(m)                                          \
+  do {                                                              \
+    pthread_mutexattr_t a_;                                         \
+    pthread_mutexattr_init(&a_);                                    \
+    pthread_mutexattr_settype(&a_, PTHREAD_MUTEX_ADAPTIVE_NP);      \
+    pthread_mutex_init((m), &a_);                                   \
+    pthread_mutexattr_destroy(&a_);                                 \
+  } while (0)
 
 #ifdef HAK_DEBUG
 #include <assert.h>

@@ -15,14 +15,14 @@
 #define HAK_LARGE_CACHE_MAP_MAX ((size_t)8 << 20)  /* bigger mappings are unmapped at free */
 #define GRAN ((size_t)1 << HAK_REG_GRAN_SHIFT)
 
-static pthread_mutex_t hak__large_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t hak__large_lock = HAK_MUTEX_INIT;
 static hak__large_t *cache;
 static int cache_n;
 static size_t cache_bytes;
 
 void hak__large_lock_all(void) { pthread_mutex_lock(&hak__large_lock); }
 void hak__large_unlock_all(void) { pthread_mutex_unlock(&hak__large_lock); }
-void hak__large_reinit_child(void) { pthread_mutex_init(&hak__large_lock, NULL); }
+void hak__large_reinit_child(void) { hak__mutex_init(&hak__large_lock); }
 
 static size_t user_offset(size_t align) {
   return align <= HAK_LARGE_HDR ? HAK_LARGE_HDR : align;

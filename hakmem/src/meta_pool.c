@@ -4,11 +4,12 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "internal.h"
 #include "os.h"
 
 #define CHUNK ((size_t)256 * 1024)
 
-static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t meta_lock = HAK_MUTEX_INIT;
 static void *free_list;
 static char *bump, *bump_end;
 
@@ -46,4 +47,4 @@ void hak__meta_free(void *p) {
 
 void hak__meta_lock_all(void) { pthread_mutex_lock(&meta_lock); }
 void hak__meta_unlock_all(void) { pthread_mutex_unlock(&meta_lock); }
-void hak__meta_reinit_child(void) { pthread_mutex_init(&meta_lock, NULL); }
+void hak__meta_reinit_child(void) { hak__mutex_init(&meta_lock); }

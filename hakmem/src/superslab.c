@@ -9,7 +9,7 @@
 #include "registry.h"
 #include "track.h"
 
-static pthread_mutex_t hak__ss_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t hak__ss_lock = HAK_MUTEX_INIT;
 static hak__superslab_t *ss_cache;
 static int ss_cache_n;
 
@@ -111,4 +111,4 @@ void hak__ss_trim_cache(void) {
 
 void hak__ss_lock_all(void) { pthread_mutex_lock(&hak__ss_lock); }
 void hak__ss_unlock_all(void) { pthread_mutex_unlock(&hak__ss_lock); }
-void hak__ss_reinit_child(void) { pthread_mutex_init(&hak__ss_lock, NULL); }
+void hak__ss_reinit_child(void) { hak__mutex_init(&hak__ss_lock); }

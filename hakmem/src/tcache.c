@@ -13,13 +13,13 @@
 HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS + 1]; /* last one: slotless heaps, always NULL */
 static HAK_TLS hak__tcache_t *tls_owned; /* every cache this thread created */
 
-static pthread_mutex_t hak__tc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t hak__tc_lock = HAK_MUTEX_INIT;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 
 void hak__tc_lock_acquire(void) { pthread_mutex_lock(&hak__tc_lock); }
 void hak__tc_lock_release(void) { pthread_mutex_unlock(&hak__tc_lock); }
-void hak__tc_reinit_child(void) { pthread_mutex_init(&hak__tc_lock, NULL); }
+void hak__tc_reinit_child(void) { hak__mutex_init(&hak__tc_lock); }
 
 static hak_heap_t *tc_heap(hak__tcache_t *tc) {
   return atomic_load_explicit(&tc->heap, memory_order_relaxed);
