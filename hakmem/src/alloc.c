@@ -274,14 +274,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     return p;
   }
   usable = HAK_TRACK_ACCESSIBLE(p, usable);
-  void *q = NULL;
-  if (size > HAK_SMALL_MAX && size > usable) {
-    /* A large block growing by realloc tends to grow again (buffers, vectors): leave room
-    ** so the next growths stay in place. Untouched room costs address space, not RSS. */
-    size_t room = usable + usable / 2;
-    if (room > size) q = hak_heap_malloc(h, room);
-  }
-  if (!q) q = hak_heap_malloc(h, size);
+  void *q = hak_heap_malloc(h, size);
   if (!q) return NULL;
   memcpy(q, p, size < usable ? size : usable);
   hak_free(p);
