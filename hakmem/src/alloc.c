@@ -37,19 +37,8 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
     return NULL;
   }
   hak__tcache_t *tc = hak__tcache_attach(h);
-  if (tc) {
-    hak__bin_t *bin = &tc->bins[cls];
-    if (bin->head && hak__blk_key(bin->head) != hak__free_key) {
-      /* Handed out while still listed here: a double free. Drop the list (its blocks stay
-      ** counted as used) and carry on with fresh blocks. */
-      const void *bad = bin->head;
-      bin->head = NULL;
-      bin->count = 0;
-      hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", bad,
-                  "double free of a small block (detected when the block was reused)");
-    }
-    return hak__base_to_user(hak__tcache_refill(tc, h, cls));
-  }
+  /* The refill also handles a bin whose head failed the fast path's state check. */
+  if (tc) return hak__base_to_user(hak__tcache_refill(tc, h, cls));
   /* No cache could be made: take one block straight from the slabs. */
   hak__block_t *b = NULL;
   pthread_mutex_lock(&h->lock);

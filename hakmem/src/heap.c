@@ -183,8 +183,8 @@ void hak_heap_reset(hak_heap_t *h) {
   memset(h->partial, 0, sizeof h->partial);
   h->held = 0;
   for (unsigned c = 0; c < HAK_CLASSES; c++) h->cls_frees[c] = h->cls_allocs[c];
-  pthread_mutex_unlock(&h->lock);
   hak__slab_decommit_free(h, false);
+  pthread_mutex_unlock(&h->lock);
 }
 
 size_t hak__heap_drain_to_slabs(hak_heap_t *h) {
@@ -228,18 +228,11 @@ void hak_heap_collect(hak_heap_t *h, bool force) {
       if (!kept && !force) {
         kept = ss;
       } else {
-        if (ss->prev) ss->prev->next = ss->next;
-        else h->ss_list = ss->next;
-        if (ss->next) ss->next->prev = ss->prev;
-        h->ss_count--;
-        for (int i = 1; i < HAK_SLABS_PER_SS; i++) h->dirty_slabs -= ss->slabs[i].dirty;
-        hak__ss_release(ss);
+        hak__slab_release_superslab(h, ss);
       }
     }
     ss = next;
   }
-  pthread_mutex_unlock(&h->lock);
-  pthread_mutex_lock(&h->lock);
   hak__slab_decommit_free(h, force);
   pthread_mutex_unlock(&h->lock);
   if (force) {

@@ -120,6 +120,11 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   return (void *)l->user;
 }
 
+static void unmap_mapping(hak__large_t *l) {
+  HAK_TRACK_UNMAP(l, l->map_size);
+  hak__os_unmap(l, l->map_size);
+}
+
 /* hak__large_lock held; l unlinked from its heap. Returns a mapping to unmap, or NULL. */
 static hak__large_t *retire(hak__large_t *l, int state) {
   l->state = state;
@@ -176,10 +181,7 @@ void hak__large_free(const hak__loc_t *loc, const char *op) {
   pthread_mutex_unlock(&h->lock);
   hak__large_t *dead = retire(l, HAK_LARGE_FREED);
   pthread_mutex_unlock(&hak__large_lock);
-  if (dead) {
-    HAK_TRACK_UNMAP(dead, dead->map_size);
-    hak__os_unmap(dead, dead->map_size);
-  }
+  if (dead) unmap_mapping(dead);
 }
 
 void hak__large_release_heap(hak_heap_t *h, int state) {
@@ -200,8 +202,7 @@ void hak__large_release_heap(hak_heap_t *h, int state) {
   pthread_mutex_unlock(&hak__large_lock);
   while (unmap) {
     hak__large_t *next = unmap->next;
-    HAK_TRACK_UNMAP(unmap, unmap->map_size);
-    hak__os_unmap(unmap, unmap->map_size);
+    unmap_mapping(unmap);
     unmap = next;
   }
 }
@@ -217,8 +218,7 @@ void hak__large_trim_cache(void) {
   pthread_mutex_unlock(&hak__large_lock);
   while (list) {
     hak__large_t *next = list->next;
-    HAK_TRACK_UNMAP(list, list->map_size);
-    hak__os_unmap(list, list->map_size);
+    unmap_mapping(list);
     list = next;
   }
 }

@@ -68,7 +68,7 @@ static hak__slab_t *assign(hak_heap_t *h, unsigned cls) {
   return s;
 }
 
-static void release_superslab(hak_heap_t *h, hak__superslab_t *ss) {
+void hak__slab_release_superslab(hak_heap_t *h, hak__superslab_t *ss) {
   if (ss->prev) ss->prev->next = ss->next;
   else h->ss_list = ss->next;
   if (ss->next) ss->next->prev = ss->prev;
@@ -93,7 +93,7 @@ static void release_slab(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s) {
     s->dirty = 1;
     h->dirty_slabs++;
   }
-  if (ss->assigned == 0 && h->ss_count > 1) release_superslab(h, ss);
+  if (ss->assigned == 0 && h->ss_count > 1) hak__slab_release_superslab(h, ss);
 }
 
 #ifdef HAK_SECURE

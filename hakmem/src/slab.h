@@ -19,6 +19,8 @@ HAK_INLINE void hak__heap_unlock(hak_heap_t *h) {
   pthread_mutex_unlock(&h->lock);
   hak__report_pending();
 }
+/* Unlink an empty superslab from h and give it back (cache or unmap). */
+void hak__slab_release_superslab(hak_heap_t *h, hak__superslab_t *ss);
 /* Decommit the pages of unassigned slabs (all of them when force, else above the dirty cap). */
 void hak__slab_decommit_free(hak_heap_t *h, bool force);
 
