@@ -2,9 +2,10 @@
 ** hakmem.h: the one public header of hakmem, an embeddable multi-heap allocator.
 **
 ** An application creates independent heaps. Any thread may allocate from any heap; each thread
-** keeps a private cache per heap it uses, so the common malloc/free takes no lock and no atomic
-** read-modify-write. A block freed by a thread that does not use its heap travels back through
-** the heap's lock-free remote queue. Destroying a heap releases all of its memory at once.
+** has a private cache per heap it uses, which owns the slabs it allocates from, so the common
+** malloc/free takes no lock and no atomic read-modify-write. A block freed by any thread other
+** than the one that allocated it travels back to the owner through the owner's lock-free remote
+** queue. Destroying a heap releases all of its memory at once.
 **
 ** Errors: allocation failure returns NULL with errno set (ENOMEM, or EINVAL for a bad
 ** alignment); no function aborts on out-of-memory. Invalid frees go to the error handler
@@ -34,13 +35,11 @@ typedef struct hak_heap_config_s {
 } hak_heap_config_t;
 
 /*
-** Per-heap statistics. Reading them is cheap (a walk over the heap's thread caches, no
-** stop-the-world). What may lag:
-**  - blocks freed by a thread that does not use the heap sit in the remote queue and count as
-**    live until the heap drains it (on an owner's slow path, hak_heap_collect, thread exit);
-**  - counters read while other threads allocate are a snapshot, not an atomic cut.
-** Once every block is freed and the threads that used the heap have exited or called
-** hak_heap_collect, live_bytes and live_blocks are exactly zero.
+** Per-heap statistics. Reading them walks the heap's slab metadata and caches under the heap
+** lock (no stop-the-world); counters read while other threads allocate or free are a snapshot,
+** not an atomic cut. A remote free counts (free_count, remote_free_count, live_*) as soon as
+** hak_free returns, before its owner drains it. Once every block is freed, live_bytes and
+** live_blocks are exactly zero, whichever threads freed them.
 */
 typedef struct hak_heap_stats_s {
   size_t live_bytes;        /* usable sizes of blocks allocated and not yet freed */
@@ -50,7 +49,7 @@ typedef struct hak_heap_stats_s {
   size_t limit_bytes;       /* current limit, 0 = none */
   uint64_t alloc_count;     /* successful allocations (realloc that moves counts one) */
   uint64_t free_count;      /* frees, local and remote */
-  uint64_t remote_free_count; /* frees that came through the remote queue */
+  uint64_t remote_free_count; /* frees by a thread other than the block's owner */
   size_t superslab_count;   /* superslabs owned */
   size_t large_count;       /* live large blocks */
 } hak_heap_stats_t;
@@ -94,14 +93,16 @@ void hak_heap_destroy(hak_heap_t *heap);
 void hak_heap_reset(hak_heap_t *heap);
 
 /*
-** Drain the heap's remote queue only: blocks other threads freed go into the calling thread's
-** cache for the heap (reused by its next allocations), or back to the heap's slabs when the
-** caller does not use the heap. Returns the number of blocks drained. Lock-free when the queue
-** is empty; event loops call it on their own thread after a remote-notify.
+** Drain the calling thread's remote queue for the heap: blocks other threads freed into slabs
+** this thread owns become reusable by its next allocations. Also drains the queues of caches
+** abandoned by exited threads. Returns the number of blocks drained. Lock-free when nothing is
+** abandoned; event loops call it on their own thread after a remote-notify.
 */
 size_t hak_heap_drain(hak_heap_t *heap);
 
-/* Drain remote frees into the heap; release free memory to the OS (all it can when force). */
+/* Drain this thread's and abandoned caches' remote frees, give empty slabs back to the heap,
+** release free memory to the OS (all it can when force). Slabs other live threads own stay
+** theirs. */
 void hak_heap_collect(hak_heap_t *heap, bool force);
 
 void hak_heap_get_stats(hak_heap_t *heap, hak_heap_stats_t *out);
@@ -116,7 +117,8 @@ const char *hak_heap_name(const hak_heap_t *heap);
 
 /*
 ** Remote-free notification: fn(heap, arg) is called by the freeing thread when a remote free
-** makes the heap's remote queue go from empty to non-empty (so notifications coalesce). It runs
+** makes an owner's remote queue for this heap go from empty to non-empty (so notifications
+** coalesce: one per owner until it drains). It runs
 ** on an arbitrary thread and must not free into this heap. NULL fn removes it; a call already
 ** started on another thread may still be running when this returns. Used by event loops to
 ** drain on their own thread (see hakmem_uv.h).
@@ -159,7 +161,9 @@ void *hak_calloc(size_t count, size_t size);
 void *hak_realloc(void *p, size_t size);
 void *hak_aligned_alloc(size_t alignment, size_t size);
 
-/* Return this thread's cached blocks of every heap it uses (also done at thread exit). */
+/* Drain this thread's remote queues and give its empty slabs back, for every heap it uses.
+** At thread exit the same happens, and the thread's caches (with the slabs still holding live
+** blocks) are abandoned to their heaps, to be adopted by the next thread that uses the heap. */
 void hak_thread_flush(void);
 
 #ifdef __cplusplus

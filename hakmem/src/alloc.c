@@ -16,8 +16,8 @@
 
 /* ---- malloc ---- */
 
-/* A large block; at the heap's limit, first give back what this thread caches for the heap
-** (it may free whole slabs) and try once more. */
+/* A large block; at the heap's limit, first give back the empty slabs this thread holds for
+** the heap and try once more. */
 static HAK_NOINLINE void *large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   if (HAK_UNLIKELY(h == NULL)) {
     errno = EINVAL;
@@ -27,50 +27,42 @@ static HAK_NOINLINE void *large_alloc(hak_heap_t *h, size_t size, size_t align, 
   if (p || !hak_heap_get_limit(h)) return p;
   hak__tcache_t *tc = hak__tcache_find(h);
   if (!tc) return NULL;
-  hak__tcache_flush_all(tc, h);
+  hak__tcache_drain(tc);
+  hak__tcache_release_empty(tc);
   return hak__large_alloc(h, size, align, zero);
 }
 
-static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, unsigned cls) {
+static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   if (HAK_UNLIKELY(h == NULL)) {
     errno = EINVAL;
     return NULL;
   }
-  hak__tcache_t *tc = hak__tcache_attach(h);
-  /* The refill also handles a bin whose head failed the fast path's state check. */
-  if (tc) return hak__base_to_user(hak__tcache_refill(tc, h, cls));
-  /* No cache could be made: take one block straight from the slabs. */
-  hak__block_t *b = NULL;
-  pthread_mutex_lock(&h->lock);
-  if (hak__slab_take(h, cls, 1, &b) == 1) h->cls_allocs[cls]++;
-  hak__heap_unlock(h);
-  if (!b) {
+  if (!tc && !(tc = hak__tcache_attach(h))) return NULL;
+  hak__base_t b = hak__tcache_refill(tc, cls);
+  if (hak__base_is_null(b)) {
     errno = ENOMEM;
     return NULL;
   }
-  hak__blk_hand_out(h, b, hak__class_size[cls]);
-  return hak__base_to_user((hak__base_t){ b });
+  return hak__base_to_user(b);
 }
 
+/* The fast path: pop the current slab's free list of the class. */
 HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
-  hak__tcache_t *tc = h ? hak__tcache_find(h) : NULL;
+  hak__tcache_t *tc = HAK_LIKELY(h != NULL) ? hak__tcache_find(h) : NULL;
   if (HAK_LIKELY(tc != NULL)) {
-    hak__bin_t *bin = &tc->bins[cls];
-    hak__block_t *b = bin->head;
+    hak__slab_t *s = tc->cur[cls];
+    hak__block_t *b = s->free;
     if (HAK_LIKELY(b != NULL && hak__blk_key(b) == hak__free_key)) {
-      hak__block_t *next = hak__blk_next(h, b);
-      bin->head = next;
-      __builtin_prefetch(next, 1); /* the next malloc of this class will want it */
-      bin->count--;
+      s->free = hak__blk_next(h, b);
+      HAK_COUNTER_ADD(s->allocs, 1);
       hak__blk_hand_out(h, b, hak__class_size[cls]);
-      HAK_COUNTER_ADD(bin->allocs, 1);
 #ifdef HAK_SECURE
       hak__report_pending();
 #endif
       return hak__base_to_user((hak__base_t){ b });
     }
   }
-  return malloc_small_slow(h, cls);
+  return malloc_small_slow(h, tc, cls);
 }
 
 HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
@@ -122,37 +114,23 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
 
 /* ---- free ---- */
 
-/* Push a small block the user freed onto this thread's cache for its heap. */
-HAK_INLINE void free_local(hak_heap_t *h, hak__tcache_t *tc, hak__slab_t *slab, hak__base_t b,
-                           const char *op) {
-  unsigned cls = slab->cls;
-  hak__bin_t *bin = &tc->bins[cls];
-  if (HAK_UNLIKELY(bin->head == b.blk)) {
-    hak__report(HAK_ERR_DOUBLE_FREE, op, b.blk, "double free of a small block");
-    return;
-  }
-  hak__blk_take_back(h, b.blk, slab->block_size);
-  hak__bin_push(h, bin, b);
-  HAK_COUNTER_ADD(bin->frees, 1);
-  if (HAK_UNLIKELY(bin->count > bin->limit)) hak__tcache_overflow(tc, h, cls);
+static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
+  hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
 }
 
-/* A small block whose heap this thread has no slotted cache for: the heap's slotless cache,
-** or the remote queue. */
-static HAK_NOINLINE void free_small_slow(hak__slab_t *slab, hak__base_t b, const char *op) {
-  hak_heap_t *h = hak__ss_of_slab(slab)->heap;
-  hak__tcache_t *tc = h->slot == HAK_NO_SLOT ? hak__tcache_find_slow(h) : NULL;
-  if (tc) {
-    free_local(h, tc, slab, b, op);
-    return;
-  }
-  /* The remote path touches the block for the CAS anyway: check its state here. */
+/* A free by a thread that does not own the block's slab: onto the owner's queue. */
+static HAK_NOINLINE void free_remote(hak__slab_t *s, hak__base_t b, const char *op) {
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
-    hak__report(HAK_ERR_DOUBLE_FREE, op, b.blk, "double free of a small block");
+    report_double_free(op, b.blk);
     return;
   }
-  hak__blk_take_back(h, b.blk, slab->block_size);
-  hak__remote_push(h, b);
+  hak__tcache_t *owner = s->owner;
+  hak__blk_take_back(owner->heap, b.blk, s->block_size);
+  hak__remote_push(owner, b.blk, b.blk, 1, s->block_size);
+}
+
+static HAK_NOINLINE void free_local_slow(hak__slab_t *s, hak__base_t b) {
+  hak__tcache_free_slow(s->owner, s, b);
 }
 
 /* Not a valid small block: a large block, or an error to report. */
@@ -163,27 +141,35 @@ static HAK_NOINLINE void free_other(void *p, const char *op) {
   else hak__report(loc.err, op, p, loc.why);
 }
 
+/*
+** The fast path: resolve (registry, one-multiply boundary test, carved bound), ownership in
+** one load, the block's key for double frees (its line is written next anyway), push.
+*/
 HAK_INLINE void free_impl(void *p, const char *op) {
   hak__uptr_t u = hak__uptr_from(p);
   hak__base_t b;
-  hak__slab_t *slab = hak__resolve_small(u, hak__reg_lookup(u.addr), &b);
-  if (HAK_UNLIKELY(slab == NULL)) {
+  hak__slab_t *s = hak__resolve_small(u, hak__reg_lookup(u.addr), &b);
+  if (HAK_UNLIKELY(s == NULL)) {
     free_other(p, op);
     return;
   }
-#ifdef HAK_SECURE
+  if (HAK_UNLIKELY(atomic_load_explicit(&s->owner_tid, memory_order_relaxed) !=
+                   HAK_THREAD_ID())) {
+    free_remote(s, b, op);
+    return;
+  }
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
-    hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
+    report_double_free(op, p);
     return;
   }
-#endif
-  hak_heap_t *h = hak__ss_of_slab(slab)->heap;
-  hak__tcache_t *tc = hak__tls_slots[h->slot];
-  if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h)) {
-    free_local(h, tc, slab, b, op);
+  hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
+  uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed) + 1;
+  if (HAK_UNLIKELY(f == s->empty_at || s->free == NULL)) {
+    free_local_slow(s, b);
     return;
   }
-  free_small_slow(slab, b, op);
+  hak__slab_push(s->owner->heap, s, b);
+  atomic_store_explicit(&s->frees, f, memory_order_relaxed);
 }
 
 void hak_free(void *p) {

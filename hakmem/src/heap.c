@@ -26,7 +26,8 @@ static _Alignas(HAK_CACHELINE) hak_heap_t default_heap_storage;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t next_id = 1;
 /* Under the tc lock: slot allocation and the list of live heaps. */
-static uint64_t slot_used[HAK_TLS_SLOTS / 64];
+static uint64_t slot_used[(HAK_TLS_MAX_SLOTS + 63) / 64];
+static unsigned slot_hint; /* no free slot below slot_hint * 64 */
 static hak_heap_t *live_heaps;
 
 static void fork_prepare(void) {
@@ -48,7 +49,10 @@ static void fork_parent(void) {
 static void fork_child(void) {
   hak__meta_reinit_child();
   hak__ss_reinit_child();
-  for (hak_heap_t *h = live_heaps; h; h = h->live_next) hak__mutex_init(&h->lock);
+  for (hak_heap_t *h = live_heaps; h; h = h->live_next) {
+    hak__mutex_init(&h->lock);
+    hak__tcache_fork_child(h); /* the parent's other threads do not exist here */
+  }
   hak__large_reinit_child();
   hak__tc_reinit_child();
 }
@@ -79,16 +83,16 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   h->limit = cfg ? cfg->limit_bytes : 0;
   h->id = atomic_fetch_add(&next_id, 1);
   h->secret = (hak__free_key ^ (h->id * 0xbf58476d1ce4e5b9ull) ^ (uintptr_t)h) * 0x94d049bb133111ebull;
-  h->rng = h->secret | 1;
   HAK_TRACK_HEAP_NEW(h);
   hak__mutex_init(&h->lock);
   hak__tc_lock_acquire();
   h->slot = HAK_NO_SLOT;
-  for (unsigned w = 0; w < HAK_TLS_SLOTS / 64 && h->slot == HAK_NO_SLOT; w++) {
+  for (unsigned w = slot_hint; w < HAK_TLS_MAX_SLOTS / 64 && h->slot == HAK_NO_SLOT; w++) {
     if (~slot_used[w]) {
       unsigned b = (unsigned)__builtin_ctzll(~slot_used[w]);
       slot_used[w] |= (uint64_t)1 << b;
       h->slot = w * 64 + b;
+      slot_hint = w;
     }
   }
   h->live_prev = NULL;
@@ -127,17 +131,16 @@ hak_heap_t *hak_heap_create(const hak_heap_config_t *cfg) {
   return h;
 }
 
-/* Drop every superslab but `keep` of h (all when keep is NULL). h->lock held or h private. */
-static void release_superslabs(hak_heap_t *h, hak__superslab_t *keep) {
+/* Drop every superslab of h (destroy: h is private to the caller). */
+static void release_superslabs(hak_heap_t *h) {
   hak__superslab_t *ss = h->ss_list;
   while (ss) {
     hak__superslab_t *next = ss->next;
-    if (ss != keep) hak__ss_release(ss);
+    hak__ss_release(ss);
     ss = next;
   }
-  h->ss_list = keep;
-  h->ss_count = keep ? 1 : 0;
-  if (keep) keep->next = keep->prev = NULL;
+  h->ss_list = NULL;
+  h->ss_count = 0;
 }
 
 static bool refuse_default(hak_heap_t *h, const char *op) {
@@ -149,15 +152,18 @@ static bool refuse_default(hak_heap_t *h, const char *op) {
 void hak_heap_destroy(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_destroy")) return;
   hak__tc_lock_acquire();
-  hak__tcache_detach_all(h, false);
-  if (h->slot != HAK_NO_SLOT) slot_used[h->slot / 64] &= ~((uint64_t)1 << (h->slot % 64));
+  hak__tcache_free_all(h);
+  if (h->slot != HAK_NO_SLOT) {
+    slot_used[h->slot / 64] &= ~((uint64_t)1 << (h->slot % 64));
+    if (h->slot / 64 < slot_hint) slot_hint = h->slot / 64;
+  }
   if (h->live_prev) h->live_prev->live_next = h->live_next;
   else live_heaps = h->live_next;
   if (h->live_next) h->live_next->live_prev = h->live_prev;
   hak__tc_lock_release();
   atomic_store_explicit(&h->notify_fn, NULL, memory_order_release);
   hak__large_release_heap(h, HAK_LARGE_DESTROYED);
-  release_superslabs(h, NULL);
+  release_superslabs(h);
   HAK_TRACK_HEAP_GONE(h);
   pthread_mutex_destroy(&h->lock);
   hak__meta_free(h);
@@ -165,76 +171,76 @@ void hak_heap_destroy(hak_heap_t *h) {
 
 void hak_heap_reset(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_reset")) return;
-  hak__tc_lock_acquire();
-  hak__tcache_detach_all(h, true);
-  hak__tc_lock_release();
-  (void)hak__remote_take_all(h); /* their blocks die with the slabs */
   hak__large_release_heap(h, HAK_LARGE_RESET);
   HAK_TRACK_HEAP_GONE(h);
   HAK_TRACK_HEAP_NEW(h);
   pthread_mutex_lock(&h->lock);
-  hak__superslab_t *keep = h->ss_list;
-  release_superslabs(h, keep);
+  hak__tcache_reset_all(h); /* caches stay attached, owning nothing */
+  for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next)
+    for (int i = 1; i < HAK_SLABS_PER_SS; i++)
+      if (ss->slabs[i].cls != HAK_SLAB_UNUSED) hak__slab_fold_all_freed(h, &ss->slabs[i]);
+  hak__superslab_t *keep = h->ss_list, *drop = keep ? keep->next : NULL;
+  h->ss_list = keep;
+  h->ss_count = keep ? 1 : 0;
   h->dirty_slabs = 0;
   if (keep) {
+    keep->next = keep->prev = NULL;
     hak__ss_clear_slabs(keep);
     for (int i = 1; i < HAK_SLABS_PER_SS; i++) h->dirty_slabs += keep->slabs[i].dirty;
   }
-  memset(h->partial, 0, sizeof h->partial);
   h->held = 0;
-  for (unsigned c = 0; c < HAK_CLASSES; c++) h->cls_frees[c] = h->cls_allocs[c];
-  hak__slab_decommit_free(h, false);
   pthread_mutex_unlock(&h->lock);
-}
-
-size_t hak__heap_drain_to_slabs(hak_heap_t *h) {
-  hak__block_t *list = hak__remote_take_all(h);
-  if (!list) return 0;
-  size_t n = 0;
-  pthread_mutex_lock(&h->lock);
-  while (list) {
-    hak__base_t b = { list };
-    list = hak__blk_next(h, list);
-    h->cls_frees[hak__slab_of_base(b)->cls]++;
-    hak__slab_put(h, b);
-    n++;
+  while (drop) {
+    hak__superslab_t *next = drop->next;
+    hak__ss_release(drop);
+    drop = next;
   }
-  h->remote_frees += n;
-  hak__heap_unlock(h);
-  return n;
+  hak__slab_decommit_free(h, false);
 }
 
 size_t hak_heap_drain(hak_heap_t *h) {
-  if (!h || !hak__remote_pending(h)) return 0;
+  if (!h) return 0;
   hak__tcache_t *tc = hak__tcache_find(h);
-  return tc ? hak__tcache_drain_remote(tc, h) : hak__heap_drain_to_slabs(h);
+  size_t n = tc ? hak__tcache_drain(tc) : 0;
+  if (h->idle) n += hak__tcache_collect_idle(h); /* racy peek: idle caches are rare */
+  hak__report_pending();
+  return n;
 }
 
 void hak_heap_collect(hak_heap_t *h, bool force) {
   if (!h) return;
   hak__tcache_t *tc = hak__tcache_find(h);
   if (tc) {
-    hak__tcache_drain_remote(tc, h);
-    hak__tcache_flush_all(tc, h);
-  } else {
-    hak__heap_drain_to_slabs(h);
+    hak__tcache_drain(tc);
+    hak__tcache_release_empty(tc);
   }
-  pthread_mutex_lock(&h->lock);
+  hak__tcache_collect_idle(h);
   /* Superslabs left with no assigned slab go back, except one kept for reuse. */
-  hak__superslab_t *ss = h->ss_list, *kept = NULL;
+  hak__superslab_t *drop = NULL;
+  pthread_mutex_lock(&h->lock);
+  hak__superslab_t *ss = h->ss_list;
+  bool kept = false;
   while (ss) {
     hak__superslab_t *next = ss->next;
     if (ss->assigned == 0) {
       if (!kept && !force) {
-        kept = ss;
+        kept = true;
       } else {
-        hak__slab_release_superslab(h, ss);
+        hak__slab_unlink_superslab(h, ss);
+        ss->next = drop;
+        drop = ss;
       }
     }
     ss = next;
   }
-  hak__slab_decommit_free(h, force);
   pthread_mutex_unlock(&h->lock);
+  while (drop) {
+    hak__superslab_t *next = drop->next;
+    hak__ss_release(drop);
+    drop = next;
+  }
+  hak__slab_decommit_free(h, force);
+  hak__report_pending();
   if (force) {
     hak__ss_trim_cache();
     hak__large_trim_cache();
@@ -282,14 +288,29 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
   pthread_mutex_lock(&h->lock);
   memcpy(allocs, h->cls_allocs, sizeof allocs);
   memcpy(frees, h->cls_frees, sizeof frees);
-  uint64_t remote = h->remote_frees;
-  for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
-    for (unsigned c = 0; c < HAK_CLASSES; c++) {
-      allocs[c] += HAK_COUNTER_GET(tc->bins[c].allocs);
-      frees[c] += HAK_COUNTER_GET(tc->bins[c].frees);
+  /* Counters of owned slabs are written by their owners without the lock: a snapshot. */
+  for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
+    for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
+      const hak__slab_t *s = &ss->slabs[i];
+      if (s->cls == HAK_SLAB_UNUSED) continue;
+      uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed);
+      allocs[s->cls] += atomic_load_explicit(&s->allocs, memory_order_relaxed);
+      frees[s->cls] += f;
     }
-    remote += HAK_COUNTER_GET(tc->remote_frees);
   }
+  /* Remote frees count when pushed; those still queued are not in their slab's frees yet. */
+  uint64_t pushed = h->remote_pushed, drained = h->remote_drained;
+  uint64_t pushed_b = h->remote_pushed_bytes, drained_b = h->remote_drained_bytes;
+  for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
+    /* drained first: a block is pushed before it is drained, so pushed >= drained */
+    drained += HAK_COUNTER_GET(tc->remote_drained);
+    drained_b += HAK_COUNTER_GET(tc->remote_drained_bytes);
+    pushed += atomic_load_explicit(&tc->remote_pushed, memory_order_acquire);
+    pushed_b += atomic_load_explicit(&tc->remote_pushed_bytes, memory_order_relaxed);
+  }
+  uint64_t pending = pushed >= drained ? pushed - drained : 0;
+  uint64_t pending_bytes = pushed_b >= drained_b ? pushed_b - drained_b : 0;
+  uint64_t remote = pushed;
   out->held_bytes = h->held;
   out->peak_held_bytes = h->peak_held;
   out->limit_bytes = h->limit;
@@ -301,12 +322,14 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
   out->live_bytes = h->large_live_bytes;
   out->live_blocks = h->large_count;
   pthread_mutex_unlock(&h->lock);
+  out->free_count += pending;
   for (unsigned c = 0; c < HAK_CLASSES; c++) {
     out->alloc_count += allocs[c];
     out->free_count += frees[c];
-    /* A snapshot can see a free before its alloc from another thread's cache. */
     uint64_t live = allocs[c] >= frees[c] ? allocs[c] - frees[c] : 0;
     out->live_blocks += live;
     out->live_bytes += live * hak__class_size[c];
   }
+  out->live_blocks = out->live_blocks >= pending ? out->live_blocks - pending : 0;
+  out->live_bytes = out->live_bytes >= pending_bytes ? out->live_bytes - pending_bytes : 0;
 }

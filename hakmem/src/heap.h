@@ -14,7 +14,5 @@ HAK_INLINE hak_heap_t *hak__default_heap(void) {
   return HAK_LIKELY(h != NULL) ? h : hak__default_init();
 }
 
-/* Drain h's remote queue without a thread cache (heap lock taken inside). */
-size_t hak__heap_drain_to_slabs(hak_heap_t *h);
 
 #endif

@@ -31,10 +31,19 @@
 #define HAK_SMALL_MAX ((size_t)32768)
 #define HAK_MIN_ALIGN 16
 
-/* Thread-cache slots: a heap created while fewer than HAK_TLS_SLOTS heaps live gets a slot and
-** its thread caches are found with one indexed load; later heaps use a per-thread list. */
+/* Thread-cache slots: every live heap has a slot number (recycled when it is destroyed). A
+** thread finds its cache for the heap in its TLS table: slots below HAK_TLS_SLOTS in a static
+** array, the next HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS through a two-level directory. Heaps
+** beyond that (more than 32,896 live at once) have no slot and use the thread's list. */
 #define HAK_TLS_SLOTS 128
-#define HAK_NO_SLOT ((uint32_t)HAK_TLS_SLOTS) /* indexes a TLS entry that stays NULL */
+#define HAK_TLS_PAGE_SLOTS 128
+#define HAK_TLS_DIR_PAGES 256
+#define HAK_TLS_MAX_SLOTS ((uint32_t)(HAK_TLS_SLOTS + HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS))
+#define HAK_NO_SLOT HAK_TLS_MAX_SLOTS
+
+/* The calling thread's identity for slab ownership: its thread pointer (one %fs load on
+** x86-64), unique among live threads. */
+#define HAK_THREAD_ID() ((uintptr_t)__builtin_thread_pointer())
 
 /* Relaxed counters: written only by their owner thread, read by any thread for stats.
 ** On x86 these compile to a plain load/add/store, no lock prefix. */

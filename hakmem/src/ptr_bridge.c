@@ -35,20 +35,25 @@ void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc) {
     }
     case HAK_REG_SS: {
       hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
+      /* Memory hakmem mapped: never "foreign". A pointer here that is not a live block was
+      ** freed already (its slab may have been released since), or is wild into our pages. */
       if (ss->heap == NULL)
         return bad(loc, HAK_ERR_HEAP_DESTROYED, "block of a destroyed heap");
       uintptr_t off = u.addr - (uintptr_t)ss;
       if ((off >> HAK_SLAB_SHIFT) == 0)
-        return bad(loc, HAK_ERR_INVALID_POINTER, "pointer into hakmem metadata");
+        return bad(loc, HAK_ERR_INTERIOR_POINTER, "pointer into hakmem metadata");
       hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
       if (slab->cls == HAK_SLAB_UNUSED)
-        return bad(loc, HAK_ERR_INVALID_POINTER,
-                   "pointer into a free slab (block already freed, or heap reset)");
+        return bad(loc, HAK_ERR_DOUBLE_FREE,
+                   "double free of a small block (its slab was released since, or the heap "
+                   "was reset)");
       uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
       if (in % slab->block_size != 0)
         return bad(loc, HAK_ERR_INTERIOR_POINTER,
                    "interior or misaligned pointer into a small block");
-      return bad(loc, HAK_ERR_INVALID_POINTER, "pointer to a block never handed out");
+      return bad(loc, HAK_ERR_DOUBLE_FREE,
+                 "pointer to a block that is not live (never handed out since its slab was "
+                 "reassigned: a stale pointer freed again?)");
     }
     default:
       return bad(loc, HAK_ERR_CORRUPTION, "corrupt registry entry");

@@ -56,7 +56,8 @@ HAK_INLINE void *hak__base_to_user(hak__base_t b) { return b.blk; }
 void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
 
 /* The fast case alone: the slab of a carved block of an assigned slab, with its base; NULL
-** for anything else (then use hak__resolve for the reason). */
+** for anything else (then use hak__resolve for the reason). Unassigned slabs and the
+** metadata slab have carved == 0, so one bound check covers them. */
 HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__base_t *base) {
   if (HAK_UNLIKELY((entry & HAK_REG_TAG_MASK) != HAK_REG_SS)) return NULL;
   hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
@@ -64,8 +65,8 @@ HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__
   hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
   uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
   uint32_t k = (uint32_t)(((uint64_t)in * slab->recip) >> 32);
-  if (HAK_UNLIKELY(slab->cls == HAK_SLAB_UNUSED || k * slab->block_size != in ||
-                   k >= atomic_load_explicit(&slab->bump, memory_order_relaxed)))
+  if (HAK_UNLIKELY(k * slab->block_size != in ||
+                   k >= atomic_load_explicit(&slab->carved, memory_order_relaxed)))
     return NULL;
   *base = (hak__base_t){ (hak__block_t *)u.addr };
   return slab;

@@ -1,8 +1,9 @@
 /*
-** remote_queue.h: the remote-free box. A heap's lock-free MPSC stack of blocks freed by
-** threads that do not use the heap. Push: any thread, one CAS (release). Take: whoever drains,
-** one exchange of the whole list (acquire), so concurrent drainers get disjoint lists and
-** there is no ABA. The push is inline; draining lives with its consumers (tcache.c, heap.c).
+** remote_queue.h: the remote-free box. Each thread cache has a lock-free MPSC stack of blocks
+** that other threads freed into the slabs it owns. Push: any thread, one CAS (release) on the
+** owner's own cache line, so frees to different owners never contend. Take: the owner (or the
+** thread holding an idle cache) exchanges the whole list out (acquire), so there is no ABA.
+** The push is inline; the drain lives in tcache.c.
 */
 #ifndef HAK_REMOTE_QUEUE_H
 #define HAK_REMOTE_QUEUE_H
@@ -13,24 +14,28 @@
 
 void hak__remote_notify_slow(hak_heap_t *h);
 
-HAK_INLINE void hak__remote_push(hak_heap_t *h, hak__base_t b) {
-  hak__block_t *blk = b.blk;
-  hak__block_t *old = atomic_load_explicit(&h->remote_head, memory_order_relaxed);
+/* Push the chain first..last (n blocks of `bytes` in all, linked, keys set) onto tc's queue. */
+HAK_INLINE void hak__remote_push(hak__tcache_t *tc, hak__block_t *first, hak__block_t *last,
+                                 uint64_t n, uint64_t bytes) {
+  hak_heap_t *h = tc->heap;
+  hak__block_t *old = atomic_load_explicit(&tc->remote, memory_order_relaxed);
   do {
-    hak__blk_link(h, blk, old, hak__free_key);
-  } while (!atomic_compare_exchange_weak_explicit(&h->remote_head, &old, blk,
+    hak__blk_link(h, last, old, hak__free_key);
+  } while (!atomic_compare_exchange_weak_explicit(&tc->remote, &old, first,
                                                   memory_order_release, memory_order_relaxed));
+  atomic_fetch_add_explicit(&tc->remote_pushed, n, memory_order_relaxed);
+  atomic_fetch_add_explicit(&tc->remote_pushed_bytes, bytes, memory_order_relaxed);
   if (HAK_UNLIKELY(old == NULL) &&
       atomic_load_explicit(&h->notify_fn, memory_order_acquire) != NULL)
     hak__remote_notify_slow(h);
 }
 
-HAK_INLINE bool hak__remote_pending(hak_heap_t *h) {
-  return atomic_load_explicit(&h->remote_head, memory_order_relaxed) != NULL;
+HAK_INLINE bool hak__remote_pending(hak__tcache_t *tc) {
+  return atomic_load_explicit(&tc->remote, memory_order_relaxed) != NULL;
 }
 
-HAK_INLINE hak__block_t *hak__remote_take_all(hak_heap_t *h) {
-  return atomic_exchange_explicit(&h->remote_head, NULL, memory_order_acquire);
+HAK_INLINE hak__block_t *hak__remote_take_all(hak__tcache_t *tc) {
+  return atomic_exchange_explicit(&tc->remote, NULL, memory_order_acquire);
 }
 
 #endif

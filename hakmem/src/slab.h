@@ -1,7 +1,8 @@
 /*
-** slab.h: the slab box. Hands blocks of a size class from a heap's slabs to a thread cache and
-** takes them back; assigns free slabs (respecting the heap's limit) and releases empty ones.
-** Every function requires heap->lock held by the caller.
+** slab.h: the slab box. Moves slabs between a heap and its thread caches: assigns a free slab
+** of a size class to a cache (respecting the heap's limit), takes an empty one back, carves
+** fresh blocks for the owner, and gives pages back to the OS. The heap lock is held only while
+** slabs or superslabs change hands; mmap, madvise and munmap always run with no lock held.
 */
 #ifndef HAK_SLAB_H
 #define HAK_SLAB_H
@@ -9,19 +10,24 @@
 #include "error.h"
 #include "types.h"
 
-/* Up to `want` free blocks of class cls, linked through next, each with the free key set.
-** Returns the count (0 with errno = ENOMEM when no slab can be assigned). */
-uint32_t hak__slab_take(hak_heap_t *h, unsigned cls, uint32_t want, hak__block_t **out);
-/* Give one block (free key already set) back to its slab. */
-void hak__slab_put(hak_heap_t *h, hak__base_t b);
+/* A slab of class cls owned by tc, nothing carved yet; NULL + ENOMEM (limit or out of memory). */
+hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls);
+/* Give an empty slab back to h (the owner has unlinked it). */
+void hak__slab_release(hak_heap_t *h, hak__slab_t *s);
+/* Owner: carve up to a page's worth of fresh blocks onto s->free; returns how many. */
+uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s);
+/* Decommit the pages of unassigned slabs (all of them when force, else above the dirty cap). */
+void hak__slab_decommit_free(hak_heap_t *h, bool force);
+/* h->lock held: unlink ss (no assigned slab) from h; the caller calls hak__ss_release after
+** unlocking. */
+void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss);
+/* h->lock held: fold s's counters into h as if all its blocks were freed (reset). */
+void hak__slab_fold_all_freed(hak_heap_t *h, const hak__slab_t *s);
+
 /* Errors found while the heap lock was held are reported once it is released. */
 HAK_INLINE void hak__heap_unlock(hak_heap_t *h) {
   pthread_mutex_unlock(&h->lock);
   hak__report_pending();
 }
-/* Unlink an empty superslab from h and give it back (cache or unmap). */
-void hak__slab_release_superslab(hak_heap_t *h, hak__superslab_t *ss);
-/* Decommit the pages of unassigned slabs (all of them when force, else above the dirty cap). */
-void hak__slab_decommit_free(hak_heap_t *h, bool force);
 
 #endif

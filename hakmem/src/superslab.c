@@ -13,17 +13,23 @@ static pthread_mutex_t hak__ss_lock = HAK_MUTEX_INIT;
 static hak__superslab_t *ss_cache;
 static int ss_cache_n;
 
+static void clear_slab(hak__slab_t *s) {
+  s->free = NULL;
+  atomic_store_explicit(&s->allocs, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->frees, 0, memory_order_relaxed);
+  s->empty_at = UINT64_MAX;
+  atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
+  s->owner = NULL;
+  s->block_size = s->recip = s->capacity = 0;
+  atomic_store_explicit(&s->carved, 0, memory_order_relaxed);
+  s->cls = HAK_SLAB_UNUSED;
+  s->state = HAK_SLAB_AVAIL;
+  s->decommitting = 0;
+  s->next = s->prev = NULL;
+}
+
 static void init_slabs(hak__superslab_t *ss) {
-  for (int i = 0; i < HAK_SLABS_PER_SS; i++) {
-    hak__slab_t *s = &ss->slabs[i];
-    s->free = NULL;
-    s->next = s->prev = NULL;
-    s->used = 0;
-    atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
-    s->capacity = s->block_size = s->recip = 0;
-    s->cls = HAK_SLAB_UNUSED;
-    s->in_partial = 0;
-  }
+  for (int i = 0; i < HAK_SLABS_PER_SS; i++) clear_slab(&ss->slabs[i]);
   ss->free_mask = ~(uint64_t)1;
   ss->assigned = 0;
 }
@@ -34,12 +40,7 @@ void hak__ss_clear_slabs(hak__superslab_t *ss) {
     hak__slab_t *s = &ss->slabs[i];
     if (s->cls == HAK_SLAB_UNUSED) continue;
     HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
-    s->free = NULL;
-    s->next = s->prev = NULL;
-    s->used = 0;
-    atomic_store_explicit(&s->bump, 0, memory_order_relaxed);
-    s->cls = HAK_SLAB_UNUSED;
-    s->in_partial = 0;
+    clear_slab(s);
     s->dirty = 1;
   }
   ss->free_mask = ~(uint64_t)1;

@@ -1,4 +1,5 @@
-/* tcache.c: thread-cache slow paths: attach, refill, flush, remote drain, thread exit. */
+/* tcache.c: thread caches: TLS directory, attach/adopt, refill, local-free slow cases, remote
+** drain, release of empty slabs, abandonment at thread exit. */
 #include "tcache.h"
 
 #include <errno.h>
@@ -10,8 +11,11 @@
 #include "size_class.h"
 #include "slab.h"
 
-HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS + 1]; /* last one: slotless heaps, always NULL */
-static HAK_TLS hak__tcache_t *tls_owned; /* every cache this thread created */
+HAK_TLS hak__tls_ent_t hak__tls_slots[HAK_TLS_SLOTS];
+HAK_TLS hak__tls_dir_t *hak__tls_dir;
+static HAK_TLS hak__tcache_t *tls_list; /* caches this thread owns (hak__tc_lock) */
+
+hak__slab_t hak__slab_none; /* free == NULL forever: malloc of an empty class goes slow */
 
 static pthread_mutex_t hak__tc_lock = HAK_MUTEX_INIT;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -21,15 +25,112 @@ void hak__tc_lock_acquire(void) { pthread_mutex_lock(&hak__tc_lock); }
 void hak__tc_lock_release(void) { pthread_mutex_unlock(&hak__tc_lock); }
 void hak__tc_reinit_child(void) { hak__mutex_init(&hak__tc_lock); }
 
-static hak_heap_t *tc_heap(hak__tcache_t *tc) {
-  return atomic_load_explicit(&tc->heap, memory_order_relaxed);
-}
+_Static_assert(sizeof(hak__tls_page_t) <= HAK_META_SIZE, "TLS page fits a meta object");
+_Static_assert(sizeof(hak__tls_dir_t) <= HAK_META_SIZE, "TLS directory fits a meta object");
+_Static_assert(sizeof(hak__tcache_t) <= HAK_META_SIZE, "tcache fits a meta object");
+
+/* ---- finding a cache ---- */
 
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h) {
-  for (hak__tcache_t *tc = tls_owned; tc; tc = tc->thread_next)
-    if (tc_heap(tc) == h) return tc;
-  return NULL;
+  if (h->slot != HAK_NO_SLOT) return NULL; /* a slotted heap with no directory yet */
+  hak__tcache_t *found = NULL;
+  hak__tc_lock_acquire(); /* destroy unlinks other heaps' caches from this list */
+  for (hak__tcache_t *tc = tls_list; tc && !found; tc = tc->thr_next)
+    if (tc->heap == h) found = tc;
+  hak__tc_lock_release();
+  return found;
 }
+
+/* The TLS entry for slot, creating the directory level it needs; NULL for HAK_NO_SLOT or
+** when no memory is left. */
+static hak__tls_ent_t *tls_entry(uint32_t slot) {
+  if (slot < HAK_TLS_SLOTS) return &hak__tls_slots[slot];
+  if (slot >= HAK_TLS_MAX_SLOTS) return NULL;
+  slot -= HAK_TLS_SLOTS;
+  if (!hak__tls_dir && !(hak__tls_dir = hak__meta_alloc())) return NULL;
+  hak__tls_page_t **pg = &hak__tls_dir->page[slot / HAK_TLS_PAGE_SLOTS];
+  if (!*pg && !(*pg = hak__meta_alloc())) return NULL;
+  return &(*pg)->ent[slot % HAK_TLS_PAGE_SLOTS];
+}
+
+static void tls_free_dir(void) {
+  hak__tls_dir_t *d = hak__tls_dir;
+  hak__tls_dir = NULL;
+  if (!d) return;
+  for (int i = 0; i < HAK_TLS_DIR_PAGES; i++) hak__meta_free(d->page[i]);
+  hak__meta_free(d);
+}
+
+/* ---- slab lists (owner only) ---- */
+
+#define EACH_SLAB(tc, c, s) \
+  for (unsigned c = 0; c < HAK_CLASSES; c++) \
+    for (hak__slab_t *s = (tc)->cur[c]; s && s != &hak__slab_none; s = s->next)
+
+static void set_owner_tid(hak__tcache_t *tc, uintptr_t tid) {
+  EACH_SLAB(tc, c, s) atomic_store_explicit(&s->owner_tid, tid, memory_order_relaxed);
+  for (hak__slab_t *s = tc->full; s; s = s->next)
+    atomic_store_explicit(&s->owner_tid, tid, memory_order_relaxed);
+}
+
+static bool owns_slabs(const hak__tcache_t *tc) {
+  if (tc->full) return true;
+  for (unsigned c = 0; c < HAK_CLASSES; c++)
+    if (tc->cur[c] != &hak__slab_none) return true;
+  return false;
+}
+
+/* Unlink s from its class list. A new head becomes current: it no longer releases when empty. */
+static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
+  if (s->prev) {
+    s->prev->next = s->next;
+  } else {
+    tc->cur[s->cls] = s->next ? s->next : &hak__slab_none;
+    if (s->next) s->next->empty_at = UINT64_MAX;
+  }
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+/* Put s on its class list behind the current slab (or as the current one). */
+static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
+  hak__slab_t *head = tc->cur[s->cls];
+  s->state = HAK_SLAB_AVAIL;
+  if (head == &hak__slab_none) {
+    s->prev = s->next = NULL;
+    s->empty_at = UINT64_MAX;
+    tc->cur[s->cls] = s;
+    return;
+  }
+  s->empty_at = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+  s->prev = head;
+  s->next = head->next;
+  if (head->next) head->next->prev = s;
+  head->next = s;
+}
+
+static void full_push(hak__tcache_t *tc, hak__slab_t *s) {
+  s->state = HAK_SLAB_FULL;
+  s->empty_at = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+  s->prev = NULL;
+  s->next = tc->full;
+  if (tc->full) tc->full->prev = s;
+  tc->full = s;
+}
+
+static void full_unlink(hak__tcache_t *tc, hak__slab_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else tc->full = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static bool slab_empty(const hak__slab_t *s) {
+  return atomic_load_explicit(&s->allocs, memory_order_relaxed) ==
+         atomic_load_explicit(&s->frees, memory_order_relaxed);
+}
+
+/* ---- attach, adopt ---- */
 
 static void thread_exit(void *arg);
 static void create_key(void) { pthread_key_create(&exit_key, thread_exit); }
@@ -38,182 +139,274 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   hak__tcache_t *tc = hak__tcache_find(h);
   if (tc) return tc;
   pthread_once(&key_once, create_key);
+  hak__tls_ent_t *ent = tls_entry(h->slot);
+  if (!ent && h->slot != HAK_NO_SLOT) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  uintptr_t me = HAK_THREAD_ID();
   hak__tc_lock_acquire();
-  if (h->slot < HAK_TLS_SLOTS && hak__tls_slots[h->slot] && !tc_heap(hak__tls_slots[h->slot]))
-    tc = hak__tls_slots[h->slot];
-  for (hak__tcache_t *t = tls_owned; !tc && t; t = t->thread_next)
-    if (!tc_heap(t)) tc = t;
-  if (!tc) {
-    _Static_assert(sizeof(hak__tcache_t) <= HAK_META_SIZE, "tcache fits a meta object");
+  pthread_mutex_lock(&h->lock);
+  tc = h->idle;
+  if (tc) {
+    h->idle = tc->idle_next;
+    tc->idle_next = NULL;
+    tc->thread = me;
+  }
+  pthread_mutex_unlock(&h->lock);
+  if (tc) {
+    set_owner_tid(tc, me); /* adopted: its slabs and pending frees are ours now */
+  } else {
     tc = hak__meta_alloc();
     if (!tc) {
       hak__tc_lock_release();
       errno = ENOMEM;
       return NULL;
     }
-    tc->thread_next = tls_owned;
-    tls_owned = tc;
+    for (unsigned c = 0; c < HAK_CLASSES; c++) tc->cur[c] = &hak__slab_none;
+    tc->heap = h;
+    tc->thread = me;
+    tc->rng = (h->secret ^ (uintptr_t)tc) * 0x9e3779b97f4a7c15ull | 1;
+    pthread_mutex_lock(&h->lock);
+    tc->heap_prev = NULL;
+    tc->heap_next = h->tcaches;
+    if (h->tcaches) h->tcaches->heap_prev = tc;
+    h->tcaches = tc;
+    pthread_mutex_unlock(&h->lock);
   }
-  for (unsigned c = 0; c < HAK_CLASSES; c++) {
-    tc->bins[c].head = NULL;
-    tc->bins[c].count = 0;
-    tc->bins[c].limit = hak__class_cache_limit(c);
-    tc->bins[c].batch = hak__class_first_batch(c);
-  }
-  pthread_mutex_lock(&h->lock);
-  tc->heap_prev = NULL;
-  tc->heap_next = h->tcaches;
-  if (h->tcaches) h->tcaches->heap_prev = tc;
-  h->tcaches = tc;
-  atomic_store_explicit(&tc->heap, h, memory_order_relaxed);
-  pthread_mutex_unlock(&h->lock);
+  tc->thr_prev = NULL;
+  tc->thr_next = tls_list;
+  if (tls_list) tls_list->thr_prev = tc;
+  tls_list = tc;
+  tc->thr_head = &tls_list;
   hak__tc_lock_release();
-  if (h->slot < HAK_TLS_SLOTS) hak__tls_slots[h->slot] = tc;
+  if (ent) {
+    ent->tc = tc;
+    ent->id = h->id;
+  }
   pthread_setspecific(exit_key, (void *)1);
   return tc;
 }
 
-static void pop_to_slabs(hak_heap_t *h, hak__bin_t *bin, uint32_t n) {
-  while (n--) {
-    hak__block_t *b = bin->head;
-    bin->head = hak__blk_next(h, b);
-    bin->count--;
-    hak__slab_put(h, (hak__base_t){ b });
+/* ---- frees coming back ---- */
+
+/* b is a block of s (owned by tc) coming back: push it, keep the lists right, release s when
+** it is empty and not the current slab. */
+static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+  if (s->state == HAK_SLAB_FULL) {
+    full_unlink(tc, s);
+    class_insert(tc, s);
   }
-  if (bin->count == 0) bin->head = NULL; /* after a double free the links may lead further */
-}
-
-hak__base_t hak__tcache_refill(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
-  hak__bin_t *bin = &tc->bins[cls];
-  if (hak__remote_pending(h)) hak__tcache_drain_remote(tc, h);
-  if (!bin->head) {
-    /* Small first refills keep short-lived heaps from touching whole slabs. */
-    uint32_t want = bin->batch;
-    if (bin->batch < bin->limit / 2) bin->batch *= 2;
-    pthread_mutex_lock(&h->lock);
-    bin->count += hak__slab_take(h, cls, want, &bin->head);
-    hak__heap_unlock(h);
-    if (!bin->head) {
-      /* At the limit (or out of memory): what this thread caches may free whole slabs. */
-      hak__tcache_flush_all(tc, h);
-      pthread_mutex_lock(&h->lock);
-      bin->count += hak__slab_take(h, cls, 1, &bin->head);
-      hak__heap_unlock(h);
-      if (!bin->head) {
-        errno = ENOMEM;
-        return (hak__base_t){ NULL };
-      }
-    }
+  hak__slab_push(tc->heap, s, b);
+  uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed) + 1;
+  atomic_store_explicit(&s->frees, f, memory_order_relaxed);
+  if (f == s->empty_at) {
+    class_unlink(tc, s);
+    hak__slab_release(tc->heap, s);
   }
-  hak__block_t *b = bin->head;
-  if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
-    /* Listed twice (a double free): drop the bin and report; the caller retries. */
-    bin->head = NULL;
-    bin->count = 0;
-    hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b,
-                "double free of a small block (detected when the block was reused)");
-    return hak__tcache_refill(tc, h, cls);
-  }
-  bin->head = hak__blk_next(h, b);
-  bin->count--;
-  hak__blk_hand_out(h, b, hak__class_size[cls]);
-  hak__report_pending();
-  HAK_COUNTER_ADD(bin->allocs, 1);
-  return (hak__base_t){ b };
 }
 
-void hak__tcache_overflow(hak__tcache_t *tc, hak_heap_t *h, unsigned cls) {
-  hak__bin_t *bin = &tc->bins[cls];
-  pthread_mutex_lock(&h->lock);
-  pop_to_slabs(h, bin, bin->count - bin->limit / 2);
-  hak__heap_unlock(h);
+void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+  give_back(tc, s, b);
 }
 
-void hak__tcache_flush_all(hak__tcache_t *tc, hak_heap_t *h) {
-  pthread_mutex_lock(&h->lock);
-  for (unsigned c = 0; c < HAK_CLASSES; c++) pop_to_slabs(h, &tc->bins[c], tc->bins[c].count);
-  hak__heap_unlock(h);
-}
-
-size_t hak__tcache_drain_remote(hak__tcache_t *tc, hak_heap_t *h) {
-  hak__block_t *list = hak__remote_take_all(h);
+size_t hak__tcache_drain(hak__tcache_t *tc) {
+  hak__block_t *list = hak__remote_take_all(tc);
   size_t n = 0;
-  uint64_t over = 0;
+  uint64_t bytes = 0;
   while (list) {
     hak__base_t b = { list };
-    list = hak__blk_next(h, list);
-    unsigned cls = hak__slab_of_base(b)->cls;
-    hak__bin_t *bin = &tc->bins[cls];
-    hak__bin_push(h, bin, b);
-    HAK_COUNTER_ADD(bin->frees, 1);
-    if (bin->count > bin->limit) over |= (uint64_t)1 << cls;
+    list = hak__blk_next(tc->heap, list);
+    hak__slab_t *s = hak__slab_of_base(b);
+    bytes += s->block_size;
+    give_back(tc, s, b);
     n++;
   }
-  HAK_COUNTER_ADD(tc->remote_frees, n);
-  while (over) {
-    unsigned c = (unsigned)__builtin_ctzll(over);
-    over &= over - 1;
-    hak__tcache_overflow(tc, h, c);
+  if (n) {
+    HAK_COUNTER_ADD(tc->remote_drained, n);
+    HAK_COUNTER_ADD(tc->remote_drained_bytes, bytes);
   }
   return n;
 }
 
-/* With hak__tc_lock and h->lock held. */
-enum { DETACH_FLUSH, DETACH_FOLD, DETACH_DROP };
-static void detach_locked(hak__tcache_t *tc, hak_heap_t *h, int mode) {
+void hak__tcache_release_empty(hak__tcache_t *tc) {
   for (unsigned c = 0; c < HAK_CLASSES; c++) {
-    hak__bin_t *bin = &tc->bins[c];
-    if (mode == DETACH_FLUSH) pop_to_slabs(h, bin, bin->count);
-    if (mode != DETACH_DROP) {
-      h->cls_allocs[c] += HAK_COUNTER_GET(bin->allocs);
-      h->cls_frees[c] += HAK_COUNTER_GET(bin->frees);
+    hak__slab_t *s = tc->cur[c];
+    while (s && s != &hak__slab_none) {
+      hak__slab_t *next = s->next;
+      if (slab_empty(s)) {
+        class_unlink(tc, s);
+        hak__slab_release(tc->heap, s);
+      }
+      s = next;
     }
-    bin->head = NULL;
-    bin->count = 0;
-    atomic_store_explicit(&bin->allocs, 0, memory_order_relaxed);
-    atomic_store_explicit(&bin->frees, 0, memory_order_relaxed);
   }
-  if (mode != DETACH_DROP) h->remote_frees += HAK_COUNTER_GET(tc->remote_frees);
-  atomic_store_explicit(&tc->remote_frees, 0, memory_order_relaxed);
+}
+
+/* ---- refill ---- */
+
+hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
+  hak_heap_t *h = tc->heap;
+  bool retried = false;
+  for (;;) {
+    if (hak__remote_pending(tc)) hak__tcache_drain(tc);
+    hak__slab_t *s = tc->cur[cls];
+    if (s == &hak__slab_none) {
+      s = hak__slab_assign(h, tc, cls);
+      if (!s) {
+        /* At the limit: empty slabs this cache still holds may make room. */
+        if (retried) return (hak__base_t){ NULL };
+        retried = true;
+        hak__tcache_release_empty(tc);
+        continue;
+      }
+      class_insert(tc, s);
+    }
+    if (!s->free) {
+      if (atomic_load_explicit(&s->carved, memory_order_relaxed) == s->capacity) {
+        class_unlink(tc, s); /* nothing left to hand out: park it until a block comes back */
+        full_push(tc, s);
+        continue;
+      }
+      hak__slab_carve(tc, s);
+    }
+    hak__block_t *b = s->free;
+    if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
+      /* Double frees are caught at the free, so a free block whose key changed was written
+      ** after it was freed. The rest of the list cannot be trusted: drop it. */
+      s->free = NULL;
+      hak__report(HAK_ERR_CORRUPTION, "hak_malloc", b,
+                  "free block overwritten (use after free?); its slab's free list dropped");
+      continue;
+    }
+    s->free = hak__blk_next(h, b);
+    HAK_COUNTER_ADD(s->allocs, 1);
+    hak__blk_hand_out(h, b, hak__class_size[cls]);
+    hak__report_pending();
+    return (hak__base_t){ b };
+  }
+}
+
+/* ---- heap side ---- */
+
+static void thr_unlink(hak__tcache_t *tc) {
+  if (!tc->thr_head) return;
+  if (tc->thr_prev) tc->thr_prev->thr_next = tc->thr_next;
+  else *tc->thr_head = tc->thr_next;
+  if (tc->thr_next) tc->thr_next->thr_prev = tc->thr_prev;
+  tc->thr_next = tc->thr_prev = NULL;
+  tc->thr_head = NULL;
+}
+
+/* h->lock held: tc leaves h for good (it owns no slab, so nobody can push onto it). */
+static void heap_unlink(hak_heap_t *h, hak__tcache_t *tc) {
+  h->remote_pushed += atomic_load_explicit(&tc->remote_pushed, memory_order_relaxed);
+  h->remote_drained += HAK_COUNTER_GET(tc->remote_drained);
+  h->remote_pushed_bytes += atomic_load_explicit(&tc->remote_pushed_bytes, memory_order_relaxed);
+  h->remote_drained_bytes += HAK_COUNTER_GET(tc->remote_drained_bytes);
   if (tc->heap_prev) tc->heap_prev->heap_next = tc->heap_next;
   else h->tcaches = tc->heap_next;
   if (tc->heap_next) tc->heap_next->heap_prev = tc->heap_prev;
-  tc->heap_next = tc->heap_prev = NULL;
-  atomic_store_explicit(&tc->heap, NULL, memory_order_relaxed);
 }
 
-void hak__tcache_detach_all(hak_heap_t *h, bool fold) {
-  pthread_mutex_lock(&h->lock);
-  while (h->tcaches) detach_locked(h->tcaches, h, fold ? DETACH_FOLD : DETACH_DROP);
-  pthread_mutex_unlock(&h->lock);
-}
-
-/* Give back the caches of the calling thread (thread exit, hak_thread_flush). */
-static void release_thread_caches(bool free_memory) {
-  hak__tc_lock_acquire();
-  for (hak__tcache_t *tc = tls_owned; tc; tc = tc->thread_next) {
-    hak_heap_t *h = tc_heap(tc);
-    if (!h) continue;
-    hak__tcache_drain_remote(tc, h); /* what other threads freed becomes reusable now */
-    pthread_mutex_lock(&h->lock);
-    detach_locked(tc, h, DETACH_FLUSH);
-    pthread_mutex_unlock(&h->lock);
+void hak__tcache_free_all(hak_heap_t *h) {
+  hak__tcache_t *tc = h->tcaches;
+  h->tcaches = h->idle = NULL;
+  while (tc) {
+    hak__tcache_t *next = tc->heap_next;
+    thr_unlink(tc);
+    hak__meta_free(tc);
+    tc = next;
   }
-  hak__tcache_t *list = free_memory ? tls_owned : NULL;
-  if (free_memory) tls_owned = NULL;
-  hak__tc_lock_release();
-  hak__report_pending();
+}
+
+void hak__tcache_reset_all(hak_heap_t *h) {
+  for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
+    for (unsigned c = 0; c < HAK_CLASSES; c++) tc->cur[c] = &hak__slab_none;
+    tc->full = NULL;
+    (void)hak__remote_take_all(tc); /* their blocks die with the slabs, counted freed */
+    atomic_store_explicit(&tc->remote_drained,
+                          atomic_load_explicit(&tc->remote_pushed, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&tc->remote_drained_bytes,
+                          atomic_load_explicit(&tc->remote_pushed_bytes, memory_order_relaxed),
+                          memory_order_relaxed);
+  }
+}
+
+/* tc is held exclusively (owner at exit, or taken off h->idle): drain it, release its empty
+** slabs; then free it if it owns nothing, else leave it on h->idle. */
+static size_t settle_idle(hak_heap_t *h, hak__tcache_t *tc) {
+  size_t n = hak__tcache_drain(tc);
+  hak__tcache_release_empty(tc);
+  pthread_mutex_lock(&h->lock);
+  if (!owns_slabs(tc) && !hak__remote_pending(tc)) {
+    heap_unlink(h, tc);
+    pthread_mutex_unlock(&h->lock);
+    hak__meta_free(tc);
+    return n;
+  }
+  tc->idle_next = h->idle;
+  h->idle = tc;
+  pthread_mutex_unlock(&h->lock);
+  return n;
+}
+
+size_t hak__tcache_collect_idle(hak_heap_t *h) {
+  pthread_mutex_lock(&h->lock);
+  hak__tcache_t *list = h->idle;
+  h->idle = NULL;
+  pthread_mutex_unlock(&h->lock);
+  size_t n = 0;
   while (list) {
-    hak__tcache_t *next = list->thread_next;
-    hak__meta_free(list);
+    hak__tcache_t *next = list->idle_next;
+    list->idle_next = NULL;
+    n += settle_idle(h, list);
     list = next;
   }
-  if (free_memory) memset(hak__tls_slots, 0, sizeof hak__tls_slots);
+  return n;
 }
+
+void hak__tcache_fork_child(hak_heap_t *h) {
+  uintptr_t me = HAK_THREAD_ID();
+  for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
+    if (tc->thread == 0 || tc->thread == me) continue;
+    set_owner_tid(tc, 0);
+    tc->thread = 0;
+    tc->thr_head = NULL; /* its thread is gone with the parent's other threads */
+    tc->thr_next = tc->thr_prev = NULL;
+    tc->idle_next = h->idle;
+    h->idle = tc;
+  }
+}
+
+/* ---- thread exit, flush ---- */
 
 static void thread_exit(void *arg) {
   (void)arg;
-  release_thread_caches(true);
+  hak__tc_lock_acquire();
+  while (tls_list) {
+    hak__tcache_t *tc = tls_list;
+    thr_unlink(tc);
+    hak_heap_t *h = tc->heap;
+    set_owner_tid(tc, 0); /* from now on every free into its slabs is remote */
+    pthread_mutex_lock(&h->lock);
+    tc->thread = 0;
+    pthread_mutex_unlock(&h->lock);
+    settle_idle(h, tc);
+  }
+  hak__tc_lock_release();
+  memset(hak__tls_slots, 0, sizeof hak__tls_slots);
+  tls_free_dir();
+  hak__report_pending();
 }
 
-void hak_thread_flush(void) { release_thread_caches(false); }
+void hak_thread_flush(void) {
+  hak__tc_lock_acquire();
+  for (hak__tcache_t *tc = tls_list; tc; tc = tc->thr_next) {
+    hak__tcache_drain(tc);
+    hak__tcache_release_empty(tc);
+  }
+  hak__tc_lock_release();
+  hak__report_pending();
+}

@@ -1,9 +1,10 @@
 /*
-** tcache.h: the thread-cache box. Per thread, per heap, per size class free lists of block
-** bases. The owner thread alone pops and pushes, with no atomics and no locks. A small TLS
-** table indexed by the heap's slot finds the cache in one load; heaps without a slot use the
-** thread's list. Caches refill from and flush to the heap's slabs in batches under the heap
-** lock, drain the heap's remote queue, and return everything when the thread exits.
+** tcache.h: the thread-cache box. A thread's cache for a heap owns the slabs it allocates
+** from; the owner pops and pushes their blocks with no lock and no atomic read-modify-write.
+** Blocks other threads free into owned slabs arrive on the cache's MPSC queue and are drained
+** by the owner on its slow path. A thread finds its cache for a heap in O(1) through its TLS
+** table (tcache.c keeps the directory). When the thread exits its caches are abandoned to their
+** heaps, slabs and pending frees included, and adopted by the next thread that attaches.
 */
 #ifndef HAK_TCACHE_H
 #define HAK_TCACHE_H
@@ -12,40 +13,79 @@
 #include "ptr_bridge.h"
 #include "types.h"
 
-extern HAK_TLS hak__tcache_t *hak__tls_slots[HAK_TLS_SLOTS + 1];
+/* A TLS table entry: the cache of the heap with this id. A stale entry (heap destroyed, slot
+** reused) has an id no live heap has. 16 bytes: one load pair on the fast path. */
+typedef struct {
+  uint64_t id;
+  hak__tcache_t *tc;
+} hak__tls_ent_t;
 
-/* This thread's attached cache for h, or NULL. Inline fast case. */
+typedef struct {
+  hak__tls_ent_t ent[HAK_TLS_PAGE_SLOTS];
+} hak__tls_page_t;
+
+typedef struct {
+  hak__tls_page_t *page[HAK_TLS_DIR_PAGES];
+} hak__tls_dir_t;
+
+extern HAK_TLS hak__tls_ent_t hak__tls_slots[HAK_TLS_SLOTS];
+extern HAK_TLS hak__tls_dir_t *hak__tls_dir;
+
+/* The slab every empty class of a cache points at: nothing to hand out, never freed into. */
+extern hak__slab_t hak__slab_none;
+
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h);
+
+/* This thread's cache for h, or NULL. */
 HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
-  hak__tcache_t *tc = hak__tls_slots[h->slot];
-  if (HAK_LIKELY(tc != NULL && atomic_load_explicit(&tc->heap, memory_order_relaxed) == h))
-    return tc;
-  return h->slot == HAK_NO_SLOT ? hak__tcache_find_slow(h) : NULL;
+  uint32_t s = h->slot;
+  const hak__tls_ent_t *e;
+  if (HAK_LIKELY(s < HAK_TLS_SLOTS)) {
+    e = &hak__tls_slots[s];
+  } else {
+    hak__tls_dir_t *d = hak__tls_dir;
+    s -= HAK_TLS_SLOTS;
+    if (HAK_UNLIKELY(d == NULL || s >= HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS))
+      return hak__tcache_find_slow(h);
+    hak__tls_page_t *pg = d->page[s / HAK_TLS_PAGE_SLOTS];
+    if (HAK_UNLIKELY(pg == NULL)) return NULL;
+    e = &pg->ent[s % HAK_TLS_PAGE_SLOTS];
+  }
+  return HAK_LIKELY(e->id == h->id) ? e->tc : NULL;
 }
 
-/* Find or create-and-attach this thread's cache for h; NULL + ENOMEM. */
+/* Find, adopt an idle one, or create this thread's cache for h; NULL + ENOMEM. */
 hak__tcache_t *hak__tcache_attach(hak_heap_t *h);
 
-/* Refill bin cls (draining remote frees first) and pop one block; NULL + ENOMEM. */
-hak__base_t hak__tcache_refill(hak__tcache_t *tc, hak_heap_t *h, unsigned cls);
-/* Bin cls passed its limit: give half back to the slabs. */
-void hak__tcache_overflow(hak__tcache_t *tc, hak_heap_t *h, unsigned cls);
-/* Give every cached block of tc back to h's slabs (heap lock taken inside). */
-void hak__tcache_flush_all(hak__tcache_t *tc, hak_heap_t *h);
-/* Move h's remote queue into tc's bins. Returns the number of blocks drained. */
-size_t hak__tcache_drain_remote(hak__tcache_t *tc, hak_heap_t *h);
+/* malloc found nothing in cur[cls]: drain, carve, move to the next slab or take a new one
+** from the heap. Returns a block handed out, or NULL + ENOMEM. */
+hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls);
+/* A local free the fast path did not finish: first block back into a full slab, or the slab
+** became empty. b has not been pushed yet. */
+void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b);
+/* Move tc's remote queue into its slabs. Returns the number of blocks drained. */
+size_t hak__tcache_drain(hak__tcache_t *tc);
+/* Give every empty slab of tc back to the heap (collect, flush, exit). */
+void hak__tcache_release_empty(hak__tcache_t *tc);
 
-/* Heap side, with hak__tc_lock held (heap.c): */
+/* Heap side (heap.c): */
 void hak__tc_lock_acquire(void);
 void hak__tc_lock_release(void);
-/* Detach every cache of h. fold: add their counters to the heap (reset) or not (destroy). */
-void hak__tcache_detach_all(hak_heap_t *h, bool fold);
 void hak__tc_reinit_child(void);
+/* hak__tc_lock held: unlink every cache of h from its thread and free it (destroy). */
+void hak__tcache_free_all(hak_heap_t *h);
+/* Forget every owned slab and pending remote free of h's caches (reset; h's slabs are
+** cleared by the caller). */
+void hak__tcache_reset_all(hak_heap_t *h);
+/* Drain and release the empty slabs of h's idle caches; free idle caches left with no slab. */
+size_t hak__tcache_collect_idle(hak_heap_t *h);
+/* In a forked child: abandon every cache owned by a thread that no longer exists. */
+void hak__tcache_fork_child(hak_heap_t *h);
 
-HAK_INLINE void hak__bin_push(const hak_heap_t *h, hak__bin_t *bin, hak__base_t b) {
-  hak__blk_link(h, b.blk, bin->head, hak__free_key);
-  bin->head = b.blk;
-  bin->count++;
+/* Push a free block onto a slab's owner-local list. */
+HAK_INLINE void hak__slab_push(const hak_heap_t *h, hak__slab_t *s, hak__base_t b) {
+  hak__blk_link(h, b.blk, s->free, hak__free_key);
+  s->free = b.blk;
 }
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "hakmem.h"
 #include "internal.h"
@@ -19,30 +20,47 @@ typedef struct hak__tcache_s hak__tcache_t;
 typedef struct hak__large_s hak__large_t;
 
 #define HAK_SLAB_UNUSED 0xFF
+enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assigned */
 
 /*
-** Slab metadata, in slab 0 of its superslab. All fields are written under the owning heap's
-** lock. Freeing threads read cls, block_size, recip and bump without the lock to validate a
-** pointer: cls/block_size/recip change only while the slab has no live block, and bump only
-** grows while it is assigned (hence atomic).
+** Slab metadata, 128 bytes in slab 0 of its superslab; the first line holds everything the
+** fast paths touch. A slab is either unassigned (cls == HAK_SLAB_UNUSED, carved == 0: the
+** heap's, under heap->lock) or owned by exactly one thread cache (`owner`) until every block
+** it handed out has come back. Who touches what:
+**  - owner thread only, no atomics: free, next/prev, state, empty_at, and the writes of
+**    allocs/frees/carved (relaxed atomics because stats and freeing threads read them);
+**  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size,
+**    recip, capacity; owner_tid changes only when the owner cache is abandoned or adopted;
+**  - any thread reads owner_tid, block_size, recip, carved to validate a free.
+** Invariant: allocs - frees == blocks handed out and not yet back in `free` (blocks in the
+** owner's remote queue count as out). The slab is empty when frees == allocs.
 */
 struct hak__slab_s {
-  hak__block_t *free;        /* blocks returned to the slab (heap lock) */
-  hak__slab_t *next, *prev;  /* heap->partial[cls] list (heap lock) */
-  uint32_t used;             /* blocks handed to thread caches or users */
-  _Atomic uint32_t bump;     /* blocks carved so far; [bump, capacity) never handed out */
-  uint32_t capacity;
+  hak__block_t *free;          /* owner: free blocks, popped by malloc, pushed by local free */
+  _Atomic uint64_t allocs;     /* blocks handed out since assignment */
+  _Atomic uint64_t frees;      /* blocks returned (local frees and drained remote frees) */
+  uint64_t empty_at;           /* == allocs when not the class's current slab, else UINT64_MAX */
+  _Atomic uintptr_t owner_tid; /* thread pointer of the owning thread; 0 while abandoned */
+  hak__tcache_t *owner;
   uint32_t block_size;
-  uint32_t recip;            /* ceil(2^32 / block_size): offset -> index without a divide */
-  uint8_t cls;               /* HAK_SLAB_UNUSED when not assigned */
-  uint8_t in_partial;
-  uint8_t dirty;             /* unassigned but pages still committed */
+  uint32_t recip;              /* ceil(2^32 / block_size): offset -> index without a divide */
+  _Atomic uint32_t carved;     /* blocks carved so far; [carved, capacity) never handed out */
+  uint8_t cls;
+  uint8_t state;               /* HAK_SLAB_AVAIL (on owner's class list) or HAK_SLAB_FULL */
+  uint8_t dirty;               /* unassigned but pages still committed (heap lock) */
+  uint8_t decommitting;        /* taken out of the free mask while madvise runs (heap lock) */
+  /* second line: owner's lists */
+  hak__slab_t *next, *prev;    /* owner's class list (head = current) or full list */
+  uint32_t capacity;
+  uint32_t pad_[11];
 };
+_Static_assert(sizeof(hak__slab_t) == 2 * HAK_CACHELINE, "slab metadata is two lines");
+_Static_assert(offsetof(hak__slab_t, next) == HAK_CACHELINE, "fast-path fields fit line 0");
 
 /*
 ** Superslab header: the first bytes of a naturally aligned HAK_SS_SIZE region. `heap` is set
 ** when a heap takes the superslab from the cache and cleared when it gives it back; both
-** happen with no live block in it. Everything else is under the owning heap's lock.
+** happen with no live block in it. free_mask, assigned and the links are under heap->lock.
 */
 struct hak__superslab_s {
   uint64_t magic;
@@ -50,7 +68,8 @@ struct hak__superslab_s {
   hak__superslab_t *next, *prev; /* heap's list, or the global cache list */
   uint64_t free_mask;            /* bit i: slab i unassigned (bit 0, the metadata slab, never) */
   uint32_t assigned;
-  hak__slab_t slabs[HAK_SLABS_PER_SS];
+  uint32_t pad_[5];
+  _Alignas(HAK_CACHELINE) hak__slab_t slabs[HAK_SLABS_PER_SS];
 };
 #define HAK_SS_MAGIC 0x68616b5353ull
 _Static_assert(sizeof(hak__superslab_t) <= HAK_SLAB_SIZE, "metadata fits slab 0");
@@ -72,34 +91,36 @@ struct hak__large_s {
 #define HAK_LARGE_MAGIC 0x68616b4c47ull
 #define HAK_LARGE_HDR 64
 
-/* One size class of a thread cache. head/count belong to the owner thread only; allocs/frees
-** are owner-written counters that stats read from any thread. */
-typedef struct hak__bin_s {
-  hak__block_t *head;
-  uint32_t count;
-  uint32_t limit;
-  uint32_t batch; /* next refill size: starts small, doubles up to limit/2 */
-  uint32_t pad_;
-  _Atomic uint64_t allocs;
-  _Atomic uint64_t frees;
-} hak__bin_t;
-
 /*
-** A thread's cache for one heap. Owned by the thread that created it; the heap lists it while
-** attached. `heap` is written under hak__tc_lock (attach, detach by thread exit or by the
-** heap's destroy) and read by the owner on every operation.
+** A thread cache: one thread's share of one heap. It owns slabs; it lives as long as its heap
+** (abandoned caches wait on heap->idle for a thread to adopt them), so a freeing thread that
+** read a slab's owner can always push onto that owner's queue.
+**  - owner thread only: cur, full, remote_frees (relaxed: stats read it);
+**  - heap->lock: thread (the owner's thread pointer, 0 when idle), heap_next/prev, idle_next;
+**  - hak__tc_lock: thr_next/prev/head (the owning thread's list);
+**  - any thread: remote, the MPSC queue of blocks other threads freed into owned slabs
+**    (push: CAS with release; the owner takes the whole list with an acquire exchange).
 */
 struct hak__tcache_s {
-  _Atomic(hak_heap_t *) heap;
-  hak__tcache_t *heap_next, *heap_prev; /* heap->tcaches (heap lock) */
-  hak__tcache_t *thread_next;           /* owner thread's list (owner only) */
-  _Atomic uint64_t remote_frees;
-  hak__bin_t bins[HAK_CLASSES];
+  hak__slab_t *cur[HAK_CLASSES]; /* head of each class's slab list, or &hak__slab_none */
+  hak_heap_t *heap;
+  uintptr_t thread;
+  hak__slab_t *full;             /* owned slabs with nothing left to hand out */
+  hak__tcache_t *heap_next, *heap_prev; /* heap->tcaches */
+  hak__tcache_t *idle_next;             /* heap->idle */
+  hak__tcache_t *thr_next, *thr_prev, **thr_head;
+  _Atomic uint64_t remote_drained;      /* blocks the owner took from `remote` */
+  _Atomic uint64_t remote_drained_bytes;
+  uint64_t rng;                         /* secure builds: carving order */
+  _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote;
+  _Atomic uint64_t remote_pushed;       /* remote frees ever pushed (relaxed add by pushers) */
+  _Atomic uint64_t remote_pushed_bytes; /* their block sizes */
 };
 
 /*
-** A heap. The first block is constant after creation. The remote queue has its own cache
-** line: producers are any threads. Everything after `lock` is under it.
+** A heap. The first block is constant after creation; `id` is unique for the process's life
+** (TLS entries compare it, so a stale entry of a destroyed heap never matches a new heap).
+** Everything after `lock` is under it.
 */
 struct hak_heap_s {
   uint32_t slot;               /* TLS slot, or HAK_NO_SLOT */
@@ -108,25 +129,23 @@ struct hak_heap_s {
   char name[32];
   hak_heap_t *live_next, *live_prev; /* every live heap, for fork handlers (tc lock) */
   uintptr_t secret;                  /* secure builds: free-list link encoding */
-
-  _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote_head;
   _Atomic(hak_remote_notify_fn *) notify_fn;
   _Atomic(void *) notify_arg;
 
   _Alignas(HAK_CACHELINE) pthread_mutex_t lock;
   hak__superslab_t *ss_list;
-  hak__slab_t *partial[HAK_CLASSES];
   hak__large_t *large_list;
-  hak__tcache_t *tcaches;
+  hak__tcache_t *tcaches;      /* every cache of the heap, owned or idle */
+  hak__tcache_t *idle;         /* abandoned caches, adopted by the next attaching thread */
   size_t ss_count;
   size_t held;
   size_t peak_held;
   size_t limit;
   size_t dirty_slabs;
-  uint64_t rng;                      /* secure builds: carving order */
-  /* counters folded in from detached caches, lock-path drains and large blocks */
+  /* counters of released slabs, freed caches and large blocks */
   uint64_t cls_allocs[HAK_CLASSES], cls_frees[HAK_CLASSES];
-  uint64_t remote_frees;
+  uint64_t remote_pushed, remote_drained; /* of caches freed since */
+  uint64_t remote_pushed_bytes, remote_drained_bytes;
   uint64_t large_allocs, large_frees;
   size_t large_live_bytes, large_count;
 };
