@@ -38,6 +38,10 @@ MICRO = {
     "mstress": ("wl_mstress", True),
     "glibc-thread": ("wl_glibc_thread", True),
     "realloc": ("wl_realloc_grow", True),
+    "rptest": ("wl_rptest", True),
+    "sh6bench": ("wl_sh6bench", True),
+    "sh8bench": ("wl_sh8bench", True),
+    "glibc-simple": ("wl_glibc_simple", False),
 }
 PROGRAMS = {"redis": False, "gcc": False}
 DESCRIPTIONS = {
@@ -58,6 +62,18 @@ DESCRIPTIONS = {
                     "sizes mostly 16-1023 B, 1 in 64 up to 32 KiB; no cross-thread frees.",
     "realloc": "realloc-heavy: 64 buffers per thread grown by 1-64 bytes per realloc up to random "
                "caps (256 B-1 MiB), then shrunk or freed.",
+    "rptest": "rpmalloc-benchmark-like: per-thread working set of 2048 blocks (16 B-16 KiB); each "
+              "round frees a random 10-50% run of it and refills it, and hands a batch of 64 new "
+              "blocks to the next thread to free (~1 in 10 frees remote).",
+    "sh6bench": "SmartHeap sh6bench-like: per-thread batches of 200-2000 blocks (8 B-1 KiB), each "
+                "freed one iteration later, in turn forward, reverse, even-then-odd, or half "
+                "locally and half by the next thread (1 in 8 frees remote).",
+    "sh8bench": "SmartHeap sh8bench-like: each iteration allocates two batches of 200-2000 blocks "
+                "(8 B-1 KiB); one is freed locally an iteration later, the other is handed whole to "
+                "the next thread, which frees it (half the frees remote).",
+    "glibc-simple": "glibc bench-malloc-simple-like, one thread: for sizes 16-1024 B (powers of two) "
+                    "and batches of 25/100/400/1600, malloc the batch then free it in order; "
+                    "600,000 blocks per size and batch.",
     "redis": "redis-server (Debian, 127.0.0.1) under the allocator; redis-benchmark (not "
              "preloaded) with SET, GET, LPUSH, LPOP, SADD, HSET, 40,000 requests each, 20 clients, "
              "pipeline 8, 200-byte values, 100,000 random keys; time = sum over tests of "

@@ -1,12 +1,15 @@
 /*
 ** wl_common.h: shared helpers of the suite's workloads (bench/suite, one .c file each): argument parsing,
-** a per-thread random generator, a monotonic clock and the one result line the runner reads.
+** a per-thread random generator, a monotonic clock, the one result line the runner reads, and a
+** ring of mailboxes through which threads hand batches of blocks to each other to free.
 ** Workloads use plain malloc/free only: the allocator under test is chosen with LD_PRELOAD.
 */
 #ifndef WL_COMMON_H
 #define WL_COMMON_H
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,5 +100,108 @@ static inline void wl_report(const char *name, int threads, uint64_t ops, double
          (unsigned long long)ops, secs, secs > 0 ? (double)ops / secs / 1e6 : 0.0);
   fflush(stdout);
 }
+
+/* ** {======================================================
+** Cross-thread handoff: each thread owns a mailbox; any thread pushes batches of blocks it
+** allocated into another thread's mailbox, and the owner takes them all at once and frees them.
+** Taking is one exchange of the head, so the stack has no ABA problem. A sender waits while the
+** receiver holds WL_MAILBOX_MAX batches; while it waits it empties its own mailbox, so a ring of
+** waiting senders always moves. A thread that is done keeps emptying its mailbox until every
+** thread is done (wl_ring_finish): after that nobody sends and the last take gets everything.
+** ======================================================= */
+enum { WL_MAILBOX_MAX = 16 };
+
+/* Batch header and block array in one malloc by the sender, freed by the receiver. */
+typedef struct wl_batch_s {
+  struct wl_batch_s *next;
+  size_t count;
+  void *blocks[];
+} wl_batch_t;
+
+/* One per thread, alone on its cache line. pending >= batches on the stack (incremented before
+** the push, decremented after the take). */
+typedef struct wl_mailbox_s {
+  _Alignas(64) _Atomic(wl_batch_t *) head;
+  atomic_int pending;
+} wl_mailbox_t;
+
+typedef struct wl_ring_s {
+  int threads;
+  atomic_int running; /* threads not yet in wl_ring_finish */
+  wl_mailbox_t *boxes;
+} wl_ring_t;
+
+static inline void wl_ring_init(wl_ring_t *ring, int threads) {
+  ring->threads = threads;
+  atomic_init(&ring->running, threads);
+  ring->boxes = aligned_alloc(64, sizeof(wl_mailbox_t) * (size_t)threads);
+  if (ring->boxes == NULL) {
+    fprintf(stderr, "out of memory (mailboxes)\n");
+    exit(2);
+  }
+  for (int i = 0; i < threads; i++) {
+    atomic_init(&ring->boxes[i].head, NULL);
+    atomic_init(&ring->boxes[i].pending, 0);
+  }
+}
+
+static inline void wl_ring_destroy(wl_ring_t *ring) { free(ring->boxes); }
+
+static inline wl_batch_t *wl_batch_new(size_t count) {
+  wl_batch_t *b = wl_xmalloc(sizeof(wl_batch_t) + sizeof(void *) * count);
+  b->next = NULL;
+  b->count = count;
+  return b;
+}
+
+/* Frees the blocks (last first when reverse) and the batch. */
+static inline void wl_batch_free(wl_batch_t *b, int reverse) {
+  if (reverse) {
+    for (size_t i = b->count; i > 0; i--) free(b->blocks[i - 1]);
+  } else {
+    for (size_t i = 0; i < b->count; i++) free(b->blocks[i]);
+  }
+  free(b);
+}
+
+/* Frees every batch in thread self's mailbox; returns how many there were. */
+static inline int wl_ring_drain(wl_ring_t *ring, int self, int reverse) {
+  wl_mailbox_t *m = &ring->boxes[self];
+  if (atomic_load_explicit(&m->head, memory_order_relaxed) == NULL) return 0;
+  wl_batch_t *b = atomic_exchange_explicit(&m->head, NULL, memory_order_acquire);
+  int n = 0;
+  while (b != NULL) {
+    wl_batch_t *next = b->next;
+    wl_batch_free(b, reverse);
+    b = next;
+    n++;
+  }
+  atomic_fetch_sub_explicit(&m->pending, n, memory_order_relaxed);
+  return n;
+}
+
+/* Thread self hands batch b to thread `to`, which frees it. */
+static inline void wl_ring_send(wl_ring_t *ring, int self, int to, wl_batch_t *b) {
+  wl_mailbox_t *m = &ring->boxes[to];
+  while (atomic_load_explicit(&m->pending, memory_order_relaxed) >= WL_MAILBOX_MAX) {
+    if (wl_ring_drain(ring, self, 0) == 0) sched_yield();
+  }
+  atomic_fetch_add_explicit(&m->pending, 1, memory_order_relaxed);
+  wl_batch_t *head = atomic_load_explicit(&m->head, memory_order_relaxed);
+  do {
+    b->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(&m->head, &head, b, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+/* Called once by each thread after its last send: frees what reaches it until all are done. */
+static inline void wl_ring_finish(wl_ring_t *ring, int self) {
+  atomic_fetch_sub_explicit(&ring->running, 1, memory_order_acq_rel);
+  while (atomic_load_explicit(&ring->running, memory_order_acquire) > 0) {
+    if (wl_ring_drain(ring, self, 0) == 0) sched_yield();
+  }
+  wl_ring_drain(ring, self, 0);
+}
+/* }====================================================== */
 
 #endif /* WL_COMMON_H */
