@@ -22,6 +22,11 @@
 extern "C" {
 #endif
 
+/* The library is built with -fvisibility=hidden: only what this header declares is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define HAKMEM_VERSION_MAJOR 0
 #define HAKMEM_VERSION_MINOR 1
 
@@ -165,6 +170,10 @@ void *hak_aligned_alloc(size_t alignment, size_t size);
 ** At thread exit the same happens, and the thread's caches (with the slabs still holding live
 ** blocks) are abandoned to their heaps, to be adopted by the next thread that uses the heap. */
 void hak_thread_flush(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

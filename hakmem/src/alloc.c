@@ -54,7 +54,7 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
     hak__block_t *b = s->free;
     if (HAK_LIKELY(b != NULL && hak__blk_key(b) == hak__free_key)) {
       s->free = hak__blk_next(h, b);
-      HAK_COUNTER_ADD(s->allocs, 1);
+      HAK_OWNED_INC(s->allocs);
       hak__blk_hand_out(h, b, hak__class_size[cls]);
 #ifdef HAK_SECURE
       hak__report_pending();
@@ -163,13 +163,13 @@ HAK_INLINE void free_impl(void *p, const char *op) {
     return;
   }
   hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
-  uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed) + 1;
+  uint64_t f = HAK_OWNED_GET(s->frees) + 1;
   if (HAK_UNLIKELY(f == s->empty_at || s->free == NULL)) {
     free_local_slow(s, b);
     return;
   }
   hak__slab_push(s->owner->heap, s, b);
-  atomic_store_explicit(&s->frees, f, memory_order_relaxed);
+  HAK_OWNED_SET(s->frees, f);
 }
 
 void hak_free(void *p) {

@@ -5,12 +5,11 @@
 ** write cannot steer the allocator to an address of its choosing) and where tool builds open
 ** and close those bytes (track.h).
 **
-** State keys (random per process, set at init):
-**   hak__free_key  free, held by a thread-cache bin or the remote queue;
-**   hak__slab_key  free, on its slab's free list;
+** State key (random per process, set at init):
+**   hak__free_key  free: on its slab's free list or in a remote queue;
 **   anything else  handed out (0 when handed out; then user data).
-** Lists check the key where they load the block anyway (pop, flush, take), so a double free is
-** caught when the block comes back for reuse, without a load on the free fast path.
+** Every free reads the key of the block it is about to link (the line is written next anyway),
+** so a double free is reported at the free; malloc checks the key of the block it pops.
 */
 #ifndef HAK_BLOCK_H
 #define HAK_BLOCK_H
@@ -22,7 +21,6 @@
 #include "types.h"
 
 extern uintptr_t hak__free_key;
-extern uintptr_t hak__slab_key;
 
 #ifdef HAK_SECURE
 /* Decoded link that does not point into one of h's superslabs: reported, list cut. */
@@ -87,7 +85,7 @@ HAK_INLINE bool hak__blk_is_free(hak__base_t b) {
   HAK_TRACK_QUIET_BEGIN();
   uintptr_t k = b.blk->key;
   HAK_TRACK_QUIET_END();
-  return k == hak__free_key || k == hak__slab_key;
+  return k == hak__free_key;
 }
 
 #endif

@@ -20,7 +20,6 @@
 
 hak_heap_t *hak__default;
 uintptr_t hak__free_key = 0x9e3779b97f4a7c15ull;
-uintptr_t hak__slab_key = 0x9e3779b97f4a7c17ull;
 
 static _Alignas(HAK_CACHELINE) hak_heap_t default_heap_storage;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -64,7 +63,6 @@ static void global_init(void) {
                 ((uintptr_t)&global_init << 7);
   k *= 0x9e3779b97f4a7c15ull;
   hak__free_key = k | 1;
-  hak__slab_key = hak__free_key ^ 2;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 #ifdef HAK_VALGRIND
   /* memcheck skips its leak search when its own malloc list is empty, which would hide leaked
@@ -293,8 +291,8 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
     for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
       const hak__slab_t *s = &ss->slabs[i];
       if (s->cls == HAK_SLAB_UNUSED) continue;
-      uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed);
-      allocs[s->cls] += atomic_load_explicit(&s->allocs, memory_order_relaxed);
+      uint64_t f = HAK_OWNED_GET(s->frees);
+      allocs[s->cls] += HAK_OWNED_GET(s->allocs);
       frees[s->cls] += f;
     }
   }

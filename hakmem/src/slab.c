@@ -66,8 +66,8 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   }
   uint32_t bs = hak__class_size[cls];
   s->free = NULL;
-  atomic_store_explicit(&s->allocs, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->frees, 0, memory_order_relaxed);
+  HAK_OWNED_SET(s->allocs, 0);
+  HAK_OWNED_SET(s->frees, 0);
   s->empty_at = UINT64_MAX;
   s->owner = tc;
   atomic_store_explicit(&s->owner_tid, tc->thread, memory_order_relaxed);
@@ -87,8 +87,8 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
 
 /* h->lock held: s leaves its owner; its counters join the heap's. */
 static void unassign(hak_heap_t *h, hak__slab_t *s) {
-  uint64_t a = atomic_load_explicit(&s->allocs, memory_order_relaxed);
-  uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed);
+  uint64_t a = HAK_OWNED_GET(s->allocs);
+  uint64_t f = HAK_OWNED_GET(s->frees);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += f;
   s->cls = HAK_SLAB_UNUSED;
@@ -102,7 +102,7 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
 }
 
 void hak__slab_fold_all_freed(hak_heap_t *h, const hak__slab_t *s) {
-  uint64_t a = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+  uint64_t a = HAK_OWNED_GET(s->allocs);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += a;
 }

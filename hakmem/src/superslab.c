@@ -15,8 +15,8 @@ static int ss_cache_n;
 
 static void clear_slab(hak__slab_t *s) {
   s->free = NULL;
-  atomic_store_explicit(&s->allocs, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->frees, 0, memory_order_relaxed);
+  HAK_OWNED_SET(s->allocs, 0);
+  HAK_OWNED_SET(s->frees, 0);
   s->empty_at = UINT64_MAX;
   atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
   s->owner = NULL;

@@ -102,7 +102,7 @@ static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
     tc->cur[s->cls] = s;
     return;
   }
-  s->empty_at = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+  s->empty_at = HAK_OWNED_GET(s->allocs);
   s->prev = head;
   s->next = head->next;
   if (head->next) head->next->prev = s;
@@ -111,7 +111,7 @@ static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
 
 static void full_push(hak__tcache_t *tc, hak__slab_t *s) {
   s->state = HAK_SLAB_FULL;
-  s->empty_at = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+  s->empty_at = HAK_OWNED_GET(s->allocs);
   s->prev = NULL;
   s->next = tc->full;
   if (tc->full) tc->full->prev = s;
@@ -126,8 +126,8 @@ static void full_unlink(hak__tcache_t *tc, hak__slab_t *s) {
 }
 
 static bool slab_empty(const hak__slab_t *s) {
-  return atomic_load_explicit(&s->allocs, memory_order_relaxed) ==
-         atomic_load_explicit(&s->frees, memory_order_relaxed);
+  return HAK_OWNED_GET(s->allocs) ==
+         HAK_OWNED_GET(s->frees);
 }
 
 /* ---- attach, adopt ---- */
@@ -198,8 +198,8 @@ static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
     class_insert(tc, s);
   }
   hak__slab_push(tc->heap, s, b);
-  uint64_t f = atomic_load_explicit(&s->frees, memory_order_relaxed) + 1;
-  atomic_store_explicit(&s->frees, f, memory_order_relaxed);
+  uint64_t f = HAK_OWNED_GET(s->frees) + 1;
+  HAK_OWNED_SET(s->frees, f);
   if (f == s->empty_at) {
     class_unlink(tc, s);
     hak__slab_release(tc->heap, s);
@@ -280,7 +280,7 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       continue;
     }
     s->free = hak__blk_next(h, b);
-    HAK_COUNTER_ADD(s->allocs, 1);
+    HAK_OWNED_INC(s->allocs);
     hak__blk_hand_out(h, b, hak__class_size[cls]);
     hak__report_pending();
     return (hak__base_t){ b };

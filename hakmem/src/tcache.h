@@ -51,7 +51,7 @@ HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
     if (HAK_UNLIKELY(pg == NULL)) return NULL;
     e = &pg->ent[s % HAK_TLS_PAGE_SLOTS];
   }
-  return HAK_LIKELY(e->id == h->id) ? e->tc : NULL;
+  return HAK_LIKELY(e->id == h->id) ? e->tc : NULL; /* a matching entry has a cache */
 }
 
 /* Find, adopt an idle one, or create this thread's cache for h; NULL + ENOMEM. */

@@ -28,7 +28,7 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 ** heap's, under heap->lock) or owned by exactly one thread cache (`owner`) until every block
 ** it handed out has come back. Who touches what:
 **  - owner thread only, no atomics: free, next/prev, state, empty_at, and the writes of
-**    allocs/frees/carved (relaxed atomics because stats and freeing threads read them);
+**    allocs/frees (HAK_OWNED_*: stats read them) and carved (atomic: freeing threads read it);
 **  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size,
 **    recip, capacity; owner_tid changes only when the owner cache is abandoned or adopted;
 **  - any thread reads owner_tid, block_size, recip, carved to validate a free.
@@ -37,8 +37,8 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 */
 struct hak__slab_s {
   hak__block_t *free;          /* owner: free blocks, popped by malloc, pushed by local free */
-  _Atomic uint64_t allocs;     /* blocks handed out since assignment */
-  _Atomic uint64_t frees;      /* blocks returned (local frees and drained remote frees) */
+  uint64_t allocs;             /* blocks handed out since assignment (HAK_OWNED_*) */
+  uint64_t frees;              /* blocks returned (local frees and drained remote frees) */
   uint64_t empty_at;           /* == allocs when not the class's current slab, else UINT64_MAX */
   _Atomic uintptr_t owner_tid; /* thread pointer of the owning thread; 0 while abandoned */
   hak__tcache_t *owner;
