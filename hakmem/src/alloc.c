@@ -143,7 +143,7 @@ static HAK_NOINLINE void free_other(void *p, const char *op) {
 
 /*
 ** The fast path: resolve (registry, one-multiply boundary test, carved bound), ownership in
-** one load, the block's key for double frees (its line is written next anyway), push.
+** one load, push (the block is written, not read).
 */
 HAK_INLINE void free_impl(void *p, const char *op) {
   hak__uptr_t u = hak__uptr_from(p);
@@ -158,7 +158,16 @@ HAK_INLINE void free_impl(void *p, const char *op) {
     free_remote(s, b, op);
     return;
   }
+#if defined(HAK_SECURE) || HAK_TRACKING
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
+    report_double_free(op, p);
+    return;
+  }
+#endif
+  /* The default build does not read the block (in random-order workloads that load is a
+  ** cache miss on most frees): an immediate double free is the slab's head; any other is
+  ** found when the block comes back for reuse or when its slab empties (tcache.c). */
+  if (HAK_UNLIKELY(s->free == b.blk)) {
     report_double_free(op, p);
     return;
   }

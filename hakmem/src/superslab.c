@@ -25,6 +25,7 @@ static void clear_slab(hak__slab_t *s) {
   s->cls = HAK_SLAB_UNUSED;
   s->state = HAK_SLAB_AVAIL;
   s->decommitting = 0;
+  s->broken = 0;
   s->next = s->prev = NULL;
 }
 

@@ -190,6 +190,31 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
 
 /* ---- frees coming back ---- */
 
+/* Before an empty slab goes back to the heap: its free list must hold each carved block once.
+** A block freed twice (the default build's fast path does not read the block) makes the list
+** longer or cyclic: reported here, and the slab stays (its list dropped) rather than being
+** reused under a block that is still live. */
+static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
+  uint32_t carved = atomic_load_explicit(&s->carved, memory_order_relaxed), n = 0;
+  hak__block_t *b = s->free;
+  while (b && n <= carved) {
+    b = hak__blk_next(tc->heap, b);
+    n++;
+  }
+  if (n == carved && !b) return true;
+  hak__report_later(HAK_ERR_DOUBLE_FREE, "hak_free", s->free,
+                    "double free of a small block (detected when its slab emptied)");
+  s->free = NULL;
+  s->broken = 1;
+  return false;
+}
+
+static void release(hak__tcache_t *tc, hak__slab_t *s) {
+  if (s->broken || !slab_list_ok(tc, s)) return; /* its counts are off: keep it, leaked */
+  class_unlink(tc, s);
+  hak__slab_release(tc->heap, s);
+}
+
 /* b is a block of s (owned by tc) coming back: push it, keep the lists right, release s when
 ** it is empty and not the current slab. */
 static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
@@ -200,14 +225,12 @@ static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   hak__slab_push(tc->heap, s, b);
   uint64_t f = HAK_OWNED_GET(s->frees) + 1;
   HAK_OWNED_SET(s->frees, f);
-  if (f == s->empty_at) {
-    class_unlink(tc, s);
-    hak__slab_release(tc->heap, s);
-  }
+  if (f == s->empty_at) release(tc, s);
 }
 
 void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   give_back(tc, s, b);
+  hak__report_pending();
 }
 
 size_t hak__tcache_drain(hak__tcache_t *tc) {
@@ -234,10 +257,7 @@ void hak__tcache_release_empty(hak__tcache_t *tc) {
     hak__slab_t *s = tc->cur[c];
     while (s && s != &hak__slab_none) {
       hak__slab_t *next = s->next;
-      if (slab_empty(s)) {
-        class_unlink(tc, s);
-        hak__slab_release(tc->heap, s);
-      }
+      if (slab_empty(s)) release(tc, s);
       s = next;
     }
   }
@@ -272,11 +292,12 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
     }
     hak__block_t *b = s->free;
     if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
-      /* Double frees are caught at the free, so a free block whose key changed was written
-      ** after it was freed. The rest of the list cannot be trusted: drop it. */
+      /* Handed out already while still listed: freed twice (or overwritten after its free).
+      ** It is never handed out twice; the rest of the list cannot be trusted: drop it. */
       s->free = NULL;
-      hak__report(HAK_ERR_CORRUPTION, "hak_malloc", b,
-                  "free block overwritten (use after free?); its slab's free list dropped");
+      s->broken = 1;
+      hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b,
+                  "double free of a small block (detected when the block was reused)");
       continue;
     }
     s->free = hak__blk_next(h, b);

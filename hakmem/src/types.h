@@ -52,7 +52,9 @@ struct hak__slab_s {
   /* second line: owner's lists */
   hak__slab_t *next, *prev;    /* owner's class list (head = current) or full list */
   uint32_t capacity;
-  uint32_t pad_[11];
+  uint8_t broken;              /* owner: a double free was found in it; never released */
+  uint8_t pad8_[3];
+  uint32_t pad_[10];
 };
 _Static_assert(sizeof(hak__slab_t) == 2 * HAK_CACHELINE, "slab metadata is two lines");
 _Static_assert(offsetof(hak__slab_t, next) == HAK_CACHELINE, "fast-path fields fit line 0");
