@@ -82,6 +82,7 @@ static bool owns_slabs(const hak__tcache_t *tc) {
 
 /* Unlink s from its class list. A new head becomes current: it no longer releases when empty. */
 static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
+  if (tc->last[s->cls] == s) tc->last[s->cls] = s->prev;
   if (s->prev) {
     s->prev->next = s->next;
   } else {
@@ -92,21 +93,23 @@ static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
   s->next = s->prev = NULL;
 }
 
-/* Put s on its class list behind the current slab (or as the current one). */
+/* Put s at the tail of its class list (or make it the current slab): a slab that just got its
+** first block back waits behind the others, which have had longer to collect frees, so a
+** refill does not move to a slab with one free block. */
 static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
-  hak__slab_t *head = tc->cur[s->cls];
+  unsigned c = s->cls;
   s->state = HAK_SLAB_AVAIL;
-  if (head == &hak__slab_none) {
-    s->prev = s->next = NULL;
+  s->next = NULL;
+  if (tc->cur[c] == &hak__slab_none) {
+    s->prev = NULL;
     s->empty_at = UINT64_MAX;
-    tc->cur[s->cls] = s;
+    tc->cur[c] = tc->last[c] = s;
     return;
   }
   s->empty_at = HAK_OWNED_GET(s->allocs);
-  s->prev = head;
-  s->next = head->next;
-  if (head->next) head->next->prev = s;
-  head->next = s;
+  s->prev = tc->last[c];
+  tc->last[c]->next = s;
+  tc->last[c] = s;
 }
 
 static void full_push(hak__tcache_t *tc, hak__slab_t *s) {
@@ -343,7 +346,10 @@ void hak__tcache_free_all(hak_heap_t *h) {
 
 void hak__tcache_reset_all(hak_heap_t *h) {
   for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
-    for (unsigned c = 0; c < HAK_CLASSES; c++) tc->cur[c] = &hak__slab_none;
+    for (unsigned c = 0; c < HAK_CLASSES; c++) {
+      tc->cur[c] = &hak__slab_none;
+      tc->last[c] = NULL;
+    }
     tc->full = NULL;
     (void)hak__remote_take_all(tc); /* their blocks die with the slabs, counted freed */
     atomic_store_explicit(&tc->remote_drained,

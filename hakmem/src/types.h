@@ -105,6 +105,7 @@ struct hak__large_s {
 */
 struct hak__tcache_s {
   hak__slab_t *cur[HAK_CLASSES]; /* head of each class's slab list, or &hak__slab_none */
+  hak__slab_t *last[HAK_CLASSES]; /* tail of each class's slab list, or NULL */
   hak_heap_t *heap;
   uintptr_t thread;
   hak__slab_t *full;             /* owned slabs with nothing left to hand out */
