@@ -65,14 +65,37 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
   return malloc_small_slow(h, tc, cls);
 }
 
+static HAK_NOINLINE void *heap_malloc_slow(hak_heap_t *h, size_t size) {
+  if (size > HAK_SMALL_MAX) return large_alloc(h, size, HAK_MIN_ALIGN, false);
+  unsigned cls = hak__size_to_class(size);
+  hak__tcache_t *tc = h ? hak__tcache_find(h) : NULL;
+  void *p = malloc_small_slow(h, tc, cls);
+  if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, size, hak__class_size[cls]);
+  return p;
+}
+
+/* The fast path of malloc: every miss tail-calls the slow path with the caller's arguments,
+** so nothing has to survive in a callee-saved register (no stack frame). */
 HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
-  if (HAK_LIKELY(size <= HAK_SMALL_MAX)) {
+  if (HAK_LIKELY(size <= HAK_SMALL_MAX && h != NULL)) {
     unsigned cls = hak__size_to_class(size);
-    void *p = malloc_small(h, cls);
-    if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, size, hak__class_size[cls]);
-    return p;
+    hak__tcache_t *tc = hak__tcache_peek(h);
+    if (HAK_LIKELY(tc != NULL)) {
+      hak__slab_t *s = tc->cur[cls];
+      hak__block_t *b = s->free;
+      if (HAK_LIKELY(b != NULL && hak__blk_key(b) == hak__free_key)) {
+        s->free = hak__blk_next(h, b);
+        HAK_OWNED_INC(s->allocs);
+        hak__blk_hand_out(h, b, hak__class_size[cls]);
+#ifdef HAK_SECURE
+        hak__report_pending();
+#endif
+        if (HAK_TRACKING) HAK_TRACK_SLACK(b, size, hak__class_size[cls]);
+        return hak__base_to_user((hak__base_t){ b });
+      }
+    }
   }
-  return large_alloc(h, size, HAK_MIN_ALIGN, false);
+  return heap_malloc_slow(h, size);
 }
 
 void *hak_heap_malloc(hak_heap_t *h, size_t size) { return heap_malloc(h, size); }
@@ -142,13 +165,13 @@ static HAK_NOINLINE void free_other(void *p, const char *op) {
 }
 
 /*
-** The fast path: resolve (registry, one-multiply boundary test, carved bound), ownership in
+** The fast path: resolve (superslab bitmap, one-multiply boundary test, carved bound), ownership in
 ** one load, push (the block is written, not read).
 */
 HAK_INLINE void free_impl(void *p, const char *op) {
   hak__uptr_t u = hak__uptr_from(p);
   hak__base_t b;
-  hak__slab_t *s = hak__resolve_small(u, hak__reg_lookup(u.addr), &b);
+  hak__slab_t *s = hak__resolve_small_fast(u, &b);
   if (HAK_UNLIKELY(s == NULL)) {
     free_other(p, op);
     return;

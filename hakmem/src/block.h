@@ -20,7 +20,7 @@
 #include "track.h"
 #include "types.h"
 
-extern uintptr_t hak__free_key;
+extern HAK_HIDDEN uintptr_t hak__free_key;
 
 #ifdef HAK_SECURE
 /* Decoded link that does not point into one of h's superslabs: reported, list cut. */

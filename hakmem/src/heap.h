@@ -6,7 +6,7 @@
 
 #include "types.h"
 
-extern hak_heap_t *hak__default; /* NULL until first use */
+extern HAK_HIDDEN hak_heap_t *hak__default; /* NULL until first use */
 hak_heap_t *hak__default_init(void);
 
 HAK_INLINE hak_heap_t *hak__default_heap(void) {

@@ -15,6 +15,8 @@
 #define HAK_NOINLINE __attribute__((noinline))
 #define HAK_INLINE static inline __attribute__((always_inline))
 #define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
+/* Internal data reached from the fast paths: PC-relative, not through the GOT. */
+#define HAK_HIDDEN __attribute__((visibility("hidden")))
 #define HAK_CACHELINE 64
 
 /* Geometry: a superslab is 4 MiB, naturally aligned, cut into 64 slabs of 64 KiB. Slab 0 holds

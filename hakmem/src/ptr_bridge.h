@@ -55,12 +55,10 @@ HAK_INLINE void *hak__base_to_user(hak__base_t b) { return b.blk; }
 */
 void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
 
-/* The fast case alone: the slab of a carved block of an assigned slab, with its base; NULL
-** for anything else (then use hak__resolve for the reason). Unassigned slabs and the
-** metadata slab have carved == 0, so one bound check covers them. */
-HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__base_t *base) {
-  if (HAK_UNLIKELY((entry & HAK_REG_TAG_MASK) != HAK_REG_SS)) return NULL;
-  hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
+/* A carved block of an assigned slab of superslab ss: its slab, with its base; NULL for
+** anything else. Unassigned slabs and the metadata slab have carved == 0, so one bound check
+** covers them. */
+HAK_INLINE hak__slab_t *hak__slab_check(hak__superslab_t *ss, hak__uptr_t u, hak__base_t *base) {
   uintptr_t off = u.addr - (uintptr_t)ss;
   hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
   uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
@@ -70,6 +68,18 @@ HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__
     return NULL;
   *base = (hak__base_t){ (hak__block_t *)u.addr };
   return slab;
+}
+
+/* The fast case from a registry entry (then use hak__resolve for the reason of a NULL). */
+HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__base_t *base) {
+  if (HAK_UNLIKELY((entry & HAK_REG_TAG_MASK) != HAK_REG_SS)) return NULL;
+  return hak__slab_check((hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK), u, base);
+}
+
+/* The free fast path's version: the superslab bitmap instead of the registry. */
+HAK_INLINE hak__slab_t *hak__resolve_small_fast(hak__uptr_t u, hak__base_t *base) {
+  if (HAK_UNLIKELY(!hak__ss_mapped(u.addr))) return NULL;
+  return hak__slab_check((hak__superslab_t *)(u.addr & ~(uintptr_t)HAK_SS_MASK), u, base);
 }
 
 HAK_INLINE void hak__resolve(hak__uptr_t u, hak__loc_t *loc) {

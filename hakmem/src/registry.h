@@ -9,6 +9,8 @@
 #ifndef HAK_REGISTRY_H
 #define HAK_REGISTRY_H
 
+#include <stdbool.h>
+
 #include "internal.h"
 
 #define HAK_REG_GRAN_SHIFT 16
@@ -25,7 +27,7 @@ enum {
 };
 #define HAK_REG_TAG_MASK ((uintptr_t)7)
 
-extern _Atomic(_Atomic uintptr_t *) hak__reg_top[HAK_REG_TOP];
+extern HAK_HIDDEN _Atomic(_Atomic uintptr_t *) hak__reg_top[HAK_REG_TOP];
 
 HAK_INLINE uintptr_t hak__reg_lookup(uintptr_t a) {
   size_t t = a >> HAK_REG_LEAF_SHIFT;
@@ -35,6 +37,21 @@ HAK_INLINE uintptr_t hak__reg_lookup(uintptr_t a) {
   return atomic_load_explicit(&leaf[(a >> HAK_REG_GRAN_SHIFT) & (HAK_REG_LEAF - 1)],
                               memory_order_acquire);
 }
+
+/*
+** The superslab bitmap: one bit per 4 MiB of the 47-bit address space (4 MiB of BSS, touched
+** only where superslabs live), set while a superslab is mapped there. The free fast path asks
+** it instead of the two-level table: one load, no pointer chase. Same writers as the table.
+*/
+#define HAK_SSMAP_BITS ((size_t)1 << (47 - HAK_SS_SHIFT))
+extern HAK_HIDDEN _Atomic uint64_t hak__ss_bits[HAK_SSMAP_BITS / 64];
+
+HAK_INLINE bool hak__ss_mapped(uintptr_t a) {
+  uintptr_t i = a >> HAK_SS_SHIFT;
+  if (HAK_UNLIKELY(i >= HAK_SSMAP_BITS)) return false;
+  return (atomic_load_explicit(&hak__ss_bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+}
+void hak__ss_bit(uintptr_t ss, bool on);
 
 /* Set every granule of [base, base+size) (64 KiB aligned) to value. 0 on success, -1 ENOMEM. */
 int hak__reg_set(uintptr_t base, size_t size, uintptr_t value);

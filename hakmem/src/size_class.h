@@ -7,8 +7,8 @@
 
 #include "internal.h"
 
-extern const uint32_t hak__class_size[HAK_CLASSES];
-extern const uint8_t hak__small_class[129];
+extern HAK_HIDDEN const uint32_t hak__class_size[HAK_CLASSES];
+extern HAK_HIDDEN const uint8_t hak__small_class[129];
 
 /* size must be <= HAK_SMALL_MAX. */
 HAK_INLINE unsigned hak__size_to_class(size_t size) {

@@ -68,6 +68,7 @@ hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
       errno = ENOMEM;
       return NULL;
     }
+    hak__ss_bit((uintptr_t)ss, true);
   }
   for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].dirty = 0; /* the new owner counts anew */
   ss->next = ss->prev = NULL;
@@ -86,6 +87,7 @@ void hak__ss_release(hak__superslab_t *ss) {
     ss_cache_n++;
     ss = NULL;
   } else {
+    hak__ss_bit((uintptr_t)ss, false);
     hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, HAK_REG_DEAD_SS);
   }
   pthread_mutex_unlock(&hak__ss_lock);
@@ -100,8 +102,10 @@ void hak__ss_trim_cache(void) {
   hak__superslab_t *list = ss_cache;
   ss_cache = NULL;
   ss_cache_n = 0;
-  for (hak__superslab_t *s = list; s; s = s->next)
+  for (hak__superslab_t *s = list; s; s = s->next) {
+    hak__ss_bit((uintptr_t)s, false);
     hak__reg_set((uintptr_t)s, HAK_SS_SIZE, HAK_REG_DEAD_SS);
+  }
   pthread_mutex_unlock(&hak__ss_lock);
   while (list) {
     hak__superslab_t *next = list->next;

@@ -28,16 +28,17 @@ typedef struct {
   hak__tls_page_t *page[HAK_TLS_DIR_PAGES];
 } hak__tls_dir_t;
 
-extern HAK_TLS hak__tls_ent_t hak__tls_slots[HAK_TLS_SLOTS];
-extern HAK_TLS hak__tls_dir_t *hak__tls_dir;
+extern HAK_HIDDEN HAK_TLS hak__tls_ent_t hak__tls_slots[HAK_TLS_SLOTS];
+extern HAK_HIDDEN HAK_TLS hak__tls_dir_t *hak__tls_dir;
 
 /* The slab every empty class of a cache points at: nothing to hand out, never freed into. */
-extern hak__slab_t hak__slab_none;
+extern HAK_HIDDEN hak__slab_t hak__slab_none;
 
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h);
 
-/* This thread's cache for h, or NULL. */
-HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
+/* This thread's cache for h if its TLS entry has one (never calls out: fast paths use it and
+** go slow on NULL), else NULL. */
+HAK_INLINE hak__tcache_t *hak__tcache_peek(hak_heap_t *h) {
   uint32_t s = h->slot;
   const hak__tls_ent_t *e;
   if (HAK_LIKELY(s < HAK_TLS_SLOTS)) {
@@ -45,13 +46,22 @@ HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
   } else {
     hak__tls_dir_t *d = hak__tls_dir;
     s -= HAK_TLS_SLOTS;
-    if (HAK_UNLIKELY(d == NULL || s >= HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS))
-      return hak__tcache_find_slow(h);
+    if (HAK_UNLIKELY(d == NULL || s >= HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS)) return NULL;
     hak__tls_page_t *pg = d->page[s / HAK_TLS_PAGE_SLOTS];
     if (HAK_UNLIKELY(pg == NULL)) return NULL;
     e = &pg->ent[s % HAK_TLS_PAGE_SLOTS];
   }
-  return HAK_LIKELY(e->id == h->id) ? e->tc : NULL; /* a matching entry has a cache */
+  if (HAK_UNLIKELY(e->id != h->id)) return NULL;
+  hak__tcache_t *tc = e->tc;
+  if (tc == NULL) __builtin_unreachable(); /* an entry's id is set after its cache */
+  return tc;
+}
+
+/* This thread's cache for h, or NULL (heaps without a slot: the thread's list). */
+HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
+  hak__tcache_t *tc = hak__tcache_peek(h);
+  if (HAK_LIKELY(tc != NULL) || HAK_LIKELY(h->slot != HAK_NO_SLOT)) return tc;
+  return hak__tcache_find_slow(h);
 }
 
 /* Find, adopt an idle one, or create this thread's cache for h; NULL + ENOMEM. */
