@@ -159,7 +159,7 @@ Test(ownership, free_by_a_thread_that_also_allocates_is_remote_and_counted_when_
   cr_assert_eq(theirs.failed, 0);
   actor_run(&b, do_free, &mine);
   hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.remote_free_count, 0, "remote frees counted (%" PRIu64 ") before the owner drained",
+  cr_assert_eq(s.remote_free_count, 0, "%" PRIu64 " remote frees counted before the owner drained",
                s.remote_free_count);
   cr_assert_eq(s.live_blocks, N + M, "remote-pending blocks must count as live: %zu live",
                s.live_blocks);

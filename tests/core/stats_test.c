@@ -145,7 +145,7 @@ Test(stats, cross_thread_frees_count_as_remote_and_drain_to_zero_live) {
   pthread_join(t, NULL);
   hak_heap_collect(heap, false);
   hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.remote_free_count, N, "%" PRIu64 " of %d frees from another thread counted as remote",
+  cr_assert_eq(s.remote_free_count, N, "%" PRIu64 " of %d frees by another thread were remote",
                s.remote_free_count, N);
   cr_assert_eq(s.free_count, N);
   cr_assert_eq(s.live_blocks, 0, "live_blocks %zu after remote frees and collect", s.live_blocks);
