@@ -9,7 +9,8 @@
 ** use 1000 heaps with exact stats in each; the default heap follows the same rules.
 **
 ** Steps that must run on a given thread go through an actor: a thread that runs one function at
-** a time on request and stays alive, idle, in between. Actors never assert; they record.
+** a time on request and stays alive, idle, in between. Actors never assert; they record. They
+** are static, so an actor left waiting by a failed assertion still points at valid memory.
 */
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -153,7 +154,7 @@ Test(ownership, free_by_a_thread_that_also_allocates_is_remote_and_counted_when_
   batch_t mine = {.heap = heap, .p = blocks(N), .n = N, .size = 64};
   batch_t theirs = {.heap = heap, .p = blocks(M), .n = M, .size = 64};
   alloc_here(&mine);
-  actor_t b;
+  static actor_t b;
   actor_start(&b);
   actor_run(&b, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
@@ -187,7 +188,7 @@ Test(ownership, remote_frees_are_counted_once_by_the_owners_malloc_slow_path) {
   batch_t again = {.heap = heap, .p = blocks(N), .n = N, .size = 64};
   batch_t theirs = {.heap = heap, .p = &one, .n = 1, .size = 64};
   alloc_here(&mine);
-  actor_t b;
+  static actor_t b;
   actor_start(&b);
   actor_run(&b, do_alloc, &theirs);
   actor_run(&b, do_free, &mine);
@@ -213,7 +214,7 @@ Test(ownership, remote_frees_are_counted_by_the_owners_collect) {
   enum { N = 2000 };
   batch_t mine = {.heap = heap, .p = blocks(N), .n = N};
   alloc_here(&mine);
-  actor_t b;
+  static actor_t b;
   actor_start(&b);
   actor_run(&b, do_free, &mine);
   hak_heap_stats_t s = ht_stats(heap);
@@ -232,7 +233,7 @@ Test(ownership, remote_frees_are_counted_by_the_owners_collect) {
 Test(ownership, remote_frees_are_counted_when_the_owner_thread_exits) {
   enum { N = 2000 };
   batch_t theirs = {.heap = heap, .p = blocks(N), .n = N, .size = 48};
-  actor_t a;
+  static actor_t a;
   actor_start(&a);
   actor_run(&a, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
@@ -299,7 +300,7 @@ static uintptr_t shared_line(void **a, int na, void **b, int nb) {
 Test(ownership, live_blocks_of_two_threads_never_share_a_cache_line) {
   static const size_t sizes[] = {16, 24, 32, 40, 48, 56, 64};
   enum { N = 1200, STEP = 100 };
-  actor_t b;
+  static actor_t b;
   actor_start(&b);
   for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
     hak_heap_t *h = hak_heap_create(NULL);
@@ -331,7 +332,7 @@ Test(ownership, live_blocks_of_two_threads_never_share_a_cache_line) {
 Test(ownership, blocks_freed_by_another_thread_are_not_reused_by_it_next_to_the_owners) {
   static const size_t sizes[] = {16, 32, 48, 64};
   enum { N = 2000, HALF = N / 2 };
-  actor_t b;
+  static actor_t b;
   actor_start(&b);
   for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
     hak_heap_t *h = hak_heap_create(NULL);
@@ -398,7 +399,7 @@ Test(ownership, frees_into_slabs_of_an_exited_thread_work_and_collect_gives_all_
   enum { N = 3000 };
   size_t held_before = ht_stats(heap).held_bytes;
   batch_t theirs = {.heap = heap, .p = blocks(N), .n = N};
-  actor_t t;
+  static actor_t t;
   actor_start(&t);
   actor_run(&t, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
@@ -426,7 +427,7 @@ Test(ownership, remote_frees_pending_at_exit_are_drained_by_the_exit_and_the_res
   enum { N = 3000, HALF = N / 2 };
   size_t held_before = ht_stats(heap).held_bytes;
   batch_t theirs = {.heap = heap, .p = blocks(N), .n = N};
-  actor_t t;
+  static actor_t t;
   actor_start(&t);
   actor_run(&t, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
@@ -442,7 +443,7 @@ Test(ownership, remote_frees_pending_at_exit_are_drained_by_the_exit_and_the_res
                s.remote_free_count, HALF);
   cr_assert_eq(s.live_blocks, N - HALF);
   /* The other half: frees into abandoned slabs, from a thread that never used the heap. */
-  actor_t u;
+  static actor_t u;
   actor_start(&u);
   actor_run(&u, do_free, &rest);
   actor_exit(&u);
@@ -487,7 +488,7 @@ Test(ownership, threads_adopt_abandoned_slabs_so_generations_do_not_grow_the_hea
   gen_t g = {.heap = heap};
   size_t held2 = 0, rss2 = 0;
   for (int gen = 1; gen <= GENERATIONS; gen++) {
-    actor_t t;
+    static actor_t t;
     actor_start(&t);
     actor_run(&t, generation, &g);
     actor_exit(&t);
@@ -597,7 +598,7 @@ Test(ownership, cross_thread_frees_of_hak_malloc_blocks_are_remote_in_the_defaul
   enum { N = 1500 };
   hak_heap_t *d = hak_default_heap();
   batch_t theirs = {.heap = d, .p = blocks(N), .n = N, .size = 48};
-  actor_t t;
+  static actor_t t;
   actor_start(&t);
   actor_run(&t, do_default_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
@@ -628,7 +629,7 @@ Test(ownership, frees_by_another_user_of_the_default_heap_are_remote_and_drained
   batch_t theirs = {.heap = d, .p = &one, .n = 1, .size = 100};
   do_default_alloc(&mine);
   cr_assert_eq(mine.failed, 0);
-  actor_t t;
+  static actor_t t;
   actor_start(&t);
   actor_run(&t, do_default_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
