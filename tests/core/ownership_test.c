@@ -143,6 +143,25 @@ static void alloc_here(batch_t *b) {
   cr_assert_eq(b->failed, 0);
 }
 
+/*
+** The counting rule, stated once: a remote free counts (remote_free_count, free_count, live_*)
+** when its owner drains it; until then the block is live. `base` was read just before the
+** remote frees; they are not drained yet, so nothing of it may have moved.
+*/
+static void expect_not_counted_before_drain(hak_heap_t *h, const hak_heap_stats_t *base,
+                                            const char *what) {
+  hak_heap_stats_t s = ht_stats(h);
+  cr_assert_eq(s.remote_free_count, base->remote_free_count,
+               "%s: %" PRIu64 " remote frees counted before the owner drained", what,
+               s.remote_free_count - base->remote_free_count);
+  cr_assert_eq(s.free_count, base->free_count, "%s: %" PRIu64 " frees counted before the drain",
+               what, s.free_count - base->free_count);
+  cr_assert_eq(s.live_blocks, base->live_blocks,
+               "%s: remote-pending blocks must count as live (%zu live, %zu before)", what,
+               s.live_blocks, base->live_blocks);
+  cr_assert_eq(s.live_bytes, base->live_bytes, "%s", what);
+}
+
 /* }====================================================================== */
 
 /* ** {======================================================================
@@ -158,14 +177,12 @@ Test(ownership, free_by_a_thread_that_also_allocates_is_remote_and_counted_when_
   actor_start(&b);
   actor_run(&b, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
+  hak_heap_stats_t base = ht_stats(heap);
+  cr_assert_eq(base.live_blocks, N + M);
   actor_run(&b, do_free, &mine);
-  hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.remote_free_count, 0, "%" PRIu64 " remote frees counted before the owner drained",
-               s.remote_free_count);
-  cr_assert_eq(s.live_blocks, N + M, "remote-pending blocks must count as live: %zu live",
-               s.live_blocks);
+  expect_not_counted_before_drain(heap, &base, "frees by a thread that also allocates");
   cr_assert_eq(hak_heap_drain(heap), N, "the owner's drain must return every remote free");
-  s = ht_stats(heap);
+  hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N);
   cr_assert_eq(s.free_count, N);
   cr_assert_eq(s.live_blocks, M);
@@ -191,8 +208,9 @@ Test(ownership, remote_frees_are_counted_once_by_the_owners_malloc_slow_path) {
   static actor_t b;
   actor_start(&b);
   actor_run(&b, do_alloc, &theirs);
+  hak_heap_stats_t base = ht_stats(heap);
   actor_run(&b, do_free, &mine);
-  cr_assert_eq(ht_stats(heap).remote_free_count, 0);
+  expect_not_counted_before_drain(heap, &base, "before the owner's slow path");
   /* More allocations than any refill batch: the bin runs dry and the slow path drains. */
   alloc_here(&again);
   hak_heap_stats_t s = ht_stats(heap);
@@ -216,12 +234,11 @@ Test(ownership, remote_frees_are_counted_by_the_owners_collect) {
   alloc_here(&mine);
   static actor_t b;
   actor_start(&b);
+  hak_heap_stats_t base = ht_stats(heap);
   actor_run(&b, do_free, &mine);
-  hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.remote_free_count, 0);
-  cr_assert_eq(s.live_blocks, N);
+  expect_not_counted_before_drain(heap, &base, "before the owner's collect");
   hak_heap_collect(heap, false);
-  s = ht_stats(heap);
+  hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N);
   cr_assert_eq(s.free_count, N);
   cr_assert_eq(s.live_blocks, 0);
@@ -240,12 +257,11 @@ Test(ownership, remote_frees_are_counted_when_the_owner_thread_exits) {
   /* This thread uses the heap too: its frees of a's blocks are still remote. */
   void *here = hak_heap_malloc(heap, 48);
   cr_assert_not_null(here);
+  hak_heap_stats_t base = ht_stats(heap);
   do_free(&theirs);
-  hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.remote_free_count, 0, "counted before the owner drained");
-  cr_assert_eq(s.live_blocks, N + 1);
+  expect_not_counted_before_drain(heap, &base, "before the owner exits");
   actor_exit(&a);
-  s = ht_stats(heap);
+  hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N, "the owner's exit drained %" PRIu64 " of %d",
                s.remote_free_count, N);
   cr_assert_eq(s.live_blocks, 1);
@@ -433,12 +449,11 @@ Test(ownership, remote_frees_pending_at_exit_are_drained_by_the_exit_and_the_res
   cr_assert_eq(theirs.failed, 0);
   batch_t first = {.heap = heap, .p = theirs.p, .n = HALF};
   batch_t rest = {.heap = heap, .p = theirs.p + HALF, .n = N - HALF};
+  hak_heap_stats_t base = ht_stats(heap);
   do_free(&first);
-  hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.remote_free_count, 0);
-  cr_assert_eq(s.live_blocks, N, "remote-pending blocks count as live");
+  expect_not_counted_before_drain(heap, &base, "before the owner exits");
   actor_exit(&t);
-  s = ht_stats(heap);
+  hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, HALF, "the exit drained %" PRIu64 " of %d",
                s.remote_free_count, HALF);
   cr_assert_eq(s.live_blocks, N - HALF);
@@ -607,10 +622,7 @@ Test(ownership, cross_thread_frees_of_hak_malloc_blocks_are_remote_in_the_defaul
   cr_assert_not_null(here);
   hak_heap_stats_t before = ht_stats(d);
   do_free(&theirs);
-  hak_heap_stats_t mid = ht_stats(d);
-  cr_assert_eq(mid.remote_free_count - before.remote_free_count, 0,
-               "counted before the owner drained");
-  cr_assert_eq(mid.live_blocks, before.live_blocks, "remote-pending blocks count as live");
+  expect_not_counted_before_drain(d, &before, "default heap, before the owner drains");
   actor_run(&t, do_drain, &theirs);
   cr_assert_eq(theirs.drained, N, "the owner drained %zu of %d", theirs.drained, N);
   hak_heap_stats_t after = ht_stats(d);
@@ -635,7 +647,7 @@ Test(ownership, frees_by_another_user_of_the_default_heap_are_remote_and_drained
   cr_assert_eq(theirs.failed, 0);
   hak_heap_stats_t before = ht_stats(d);
   actor_run(&t, do_free, &mine);
-  cr_assert_eq(ht_stats(d).remote_free_count, before.remote_free_count);
+  expect_not_counted_before_drain(d, &before, "default heap, before the owner drains");
   cr_assert_eq(hak_heap_drain(d), N);
   hak_heap_stats_t after = ht_stats(d);
   cr_assert_eq(after.remote_free_count - before.remote_free_count, N);
