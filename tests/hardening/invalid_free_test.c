@@ -222,13 +222,17 @@ static void *free_it(void *p) {
   return NULL;
 }
 
-/* One report of a double free, at the free just made. */
+/* One report of a double free, at the free just made; `got` keeps how many reports there were. */
+static long got;
+
 static bool one_double_free(void) {
-  return hz_errors_take() == 1 && hz_last_err() == HAK_ERR_DOUBLE_FREE;
+  got = hz_errors_take();
+  return got == 1 && hz_last_err() == HAK_ERR_DOUBLE_FREE;
 }
 
 /* The second free comes from another thread, or after the cache flushed. */
 static void double_frees_across_threads_and_flushes(void) {
+  bool ok;
   for (int i = 0; i < NSIZES; i++) {
     hak_heap_t *h = hak_heap_create(NULL);
     void *p = hak_heap_malloc(h, sizes[i]);
@@ -237,13 +241,17 @@ static void double_frees_across_threads_and_flushes(void) {
     pthread_t t;
     pthread_create(&t, NULL, free_it, p);
     pthread_join(t, NULL);
-    hz_check(one_double_free(), "cross-thread double free of %zu not reported", sizes[i]);
+    ok = one_double_free();
+    hz_check(ok, "cross-thread double free of %zu: %ld report(s), kind %d",
+             sizes[i], got, hz_last_err());
     /* Owner frees after a remote free. */
     p = hak_heap_malloc(h, sizes[i]);
     pthread_create(&t, NULL, free_it, p);
     pthread_join(t, NULL);
     hak_free(p);
-    hz_check(one_double_free(), "double free after a remote free of %zu missed", sizes[i]);
+    ok = one_double_free();
+    hz_check(ok, "double free after a remote free of %zu: %ld report(s), kind %d",
+             sizes[i], got, hz_last_err());
     /* Enough frees of the class after it that the cache returned it to its slab. */
     if (sizes[i] <= SMALL_MAX) {
       void *q[600];
@@ -252,7 +260,9 @@ static void double_frees_across_threads_and_flushes(void) {
       for (int k = 1; k < 600; k++) hak_free(q[k]);
       hz_errors_take();
       hak_free(q[0]);
-      hz_check(one_double_free(), "double free of a flushed %zu block missed", sizes[i]);
+      ok = one_double_free();
+      hz_check(ok, "double free of a flushed %zu block: %ld report(s), kind %d",
+               sizes[i], got, hz_last_err());
     }
     hz_check(heap_usable(h), "heap usable after double frees");
     hak_heap_destroy(h);
