@@ -4,7 +4,8 @@
 ** allocation and check it on free, hand blocks to other threads through queues to be freed
 ** there, reallocate across heaps, flush their caches, and create, use and destroy private heaps
 ** while the others run; a janitor thread reads stats and collects the shared heaps meanwhile.
-** Ends with every shared heap at zero live. Prints "N passed, N failed"; exits 1 on failure.
+** Ends with every shared heap at zero live. A time bound stops a slow run, but every worker must
+** still have done MIN_OPS operations. Prints "N passed, N failed"; exits 1 on failure.
 */
 #include <pthread.h>
 #include <semaphore.h>
@@ -17,7 +18,8 @@
 
 #include "test_util.h"
 
-enum { THREADS = 4, HEAPS = 3, OPS = 60000, LOCAL_CAP = 512, MAX_SECONDS = 8 };
+/* MAX_SECONDS stops a slow run; it must not stop it before MIN_OPS operations per worker. */
+enum { THREADS = 4, HEAPS = 3, OPS = 60000, MIN_OPS = OPS / 2, LOCAL_CAP = 512, MAX_SECONDS = 8 };
 
 typedef struct item_s {
   void *p;
@@ -38,6 +40,7 @@ static atomic_long bad_pattern, bad_owner, alloc_failed, private_failed;
 static struct timespec start;
 static atomic_bool workers_done;
 static atomic_long janitor_rounds;
+static atomic_long ops_done[THREADS], episodes_done[THREADS];
 static sem_t janitor_kick; /* posted by workers every 500 operations */
 
 static void on_error(int err, const char *msg, void *arg) {
@@ -176,10 +179,15 @@ static void *worker(void *arg) {
   uint64_t rng = 0x9E3779B97F4A7C15ull * (uint64_t)(self + 1);
   item_t live[LOCAL_CAP];
   int n = 0;
-  for (int op = 0; op < OPS; op++) {
+  int op = 0;
+  long episodes = 0;
+  for (; op < OPS; op++) {
     if ((op & 1023) == 0 && elapsed() > MAX_SECONDS) break;
     if ((op & 63) == 0) drain(self, &rng);
-    if (op % 2000 == 1999) private_heap_episode(&rng);
+    if (op % 2000 == 1999) {
+      private_heap_episode(&rng);
+      episodes++;
+    }
     if (op % 5000 == 4999) hak_thread_flush();
     if (op % 500 == 0) sem_post(&janitor_kick);
     uint64_t r = next_rand(&rng) % 100;
@@ -230,6 +238,8 @@ static void *worker(void *arg) {
     }
   }
   drain(self, &rng);
+  atomic_store(&ops_done[self], op);
+  atomic_store(&episodes_done[self], episodes);
   return NULL;
 }
 
@@ -323,6 +333,18 @@ int main(void) {
   report("shared_heaps_drain_to_zero_live", zero, detail);
   snprintf(detail, sizeof detail, "%.1f s", secs);
   report("finishes_within_bound", secs < MAX_SECONDS + 2, detail);
+  long min_ops = OPS, min_episodes = OPS;
+  for (int t = 0; t < THREADS; t++) {
+    if (atomic_load(&ops_done[t]) < min_ops) min_ops = atomic_load(&ops_done[t]);
+    if (atomic_load(&episodes_done[t]) < min_episodes)
+      min_episodes = atomic_load(&episodes_done[t]);
+  }
+  snprintf(detail, sizeof detail, "slowest worker: %ld operations, %ld private heaps (want %d, %d)",
+           min_ops, min_episodes, MIN_OPS, MIN_OPS / 2000);
+  report("every_worker_did_the_minimum_work", min_ops >= MIN_OPS && min_episodes >= MIN_OPS / 2000,
+         detail);
+  snprintf(detail, sizeof detail, "%ld rounds", (long)atomic_load(&janitor_rounds));
+  report("janitor_collected_while_workers_ran", atomic_load(&janitor_rounds) > 0, detail);
   printf("%d passed, %d failed (%.2f s, %ld janitor rounds)\n", passed, failed, secs,
          (long)atomic_load(&janitor_rounds));
   return failed ? 1 : 0;

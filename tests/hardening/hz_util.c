@@ -45,10 +45,11 @@ bool hz_check(bool ok, const char *fmt, ...) {
 }
 
 int hz_finish(void) {
-  long f = atomic_load(&nfail);
-  printf("%ld passed, %ld failed\n", atomic_load(&npass), f);
+  long p = atomic_load(&npass), f = atomic_load(&nfail);
+  printf("%ld passed, %ld failed\n", p, f);
+  if (p == 0 && f == 0) printf("FAIL: nothing was checked\n");
   fflush(stdout);
-  return f ? 1 : 0;
+  return f || p == 0 ? 1 : 0;
 }
 
 static size_t statm_field(int i) {

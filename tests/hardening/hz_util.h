@@ -36,7 +36,7 @@ long hz_scaled(long n, long lo);
 
 /* Record one check; prints the failure. Returns ok. */
 bool hz_check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Print "N passed, N failed"; the exit status (0 when nothing failed). */
+/* Print "N passed, N failed"; the exit status (0 when something passed and nothing failed). */
 int hz_finish(void);
 
 size_t hz_rss_bytes(void);

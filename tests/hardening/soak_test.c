@@ -5,7 +5,8 @@
 ** frees), stats and collect. Heaps 0-3 are shared; heap 4+t belongs to thread t, which also
 ** resets it, or destroys and recreates it. Every block carries its size and a fill byte that
 ** is checked before it is freed or moved. At the end nothing is reported, no block lost its
-** contents and every heap has exactly zero live bytes and blocks. Prints "N passed, N failed".
+** contents, every heap has exactly zero live bytes and blocks, and every thread did at least
+** MIN_OPS_PER_SECOND operations per second. Prints "N passed, N failed".
 */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,9 @@
 #include "hz_util.h"
 
 enum { THREADS = 4, SHARED = 4, HEAPS = SHARED + THREADS, MINE = 256, SWAP = 512 };
+/* Work each thread must do per second of soak, whatever the build: about a quarter of what a
+** TSan build does on a 2-core machine (a default build does 40 times this). */
+enum { MIN_OPS_PER_SECOND = 5000 };
 
 /* Block layout: word 0 is the size asked for; bytes from 8 on are the fill byte. */
 typedef struct {
@@ -26,7 +30,7 @@ typedef struct {
 
 static hak_heap_t *heaps[HEAPS];
 static _Atomic(unsigned char *) swap[SWAP];
-static atomic_long bad, failed, ops;
+static atomic_long bad, failed, ops, thread_ops[THREADS];
 static double deadline;
 
 static double now(void) {
@@ -153,6 +157,7 @@ static void *soak(void *arg) {
   for (int k = 0; k < MINE; k++)
     if (mine[k].p) release(mine[k].p, &rng);
   atomic_fetch_add(&ops, n);
+  atomic_store(&thread_ops[t], n);
   return NULL;
 }
 
@@ -175,6 +180,10 @@ int main(void) {
     if (p) release(p, &rng);
   }
   printf("soak %.0f s, 4 threads, 8 heaps, %ld operations\n", secs, atomic_load(&ops));
+  for (int i = 0; i < THREADS; i++)
+    hz_check(atomic_load(&thread_ops[i]) >= (long)(secs * MIN_OPS_PER_SECOND),
+             "thread %d did %ld operations in %.0f s, want at least %.0f", i,
+             atomic_load(&thread_ops[i]), secs, secs * MIN_OPS_PER_SECOND);
   hz_check(atomic_load(&bad) == 0, "%ld blocks lost their contents", atomic_load(&bad));
   hz_check(atomic_load(&failed) == 0, "%ld allocations failed", atomic_load(&failed));
   hz_check(hz_errors() == 0, "%ld error reports (%s)", hz_errors(), hz_last_msg());

@@ -2,6 +2,7 @@
 // hakmem through libstdc++'s operator new. Prints "N passed, N failed".
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -20,9 +21,15 @@ static void check(bool ok, const char *what) {
   }
 }
 
+static std::atomic<int> trackers_destroyed;
+
 struct Tracker {
   std::vector<std::string> names;
-  ~Tracker() { names.clear(); names.shrink_to_fit(); }
+  ~Tracker() {
+    names.clear();
+    names.shrink_to_fit();
+    trackers_destroyed++;
+  }
 };
 thread_local Tracker tracker;
 
@@ -54,8 +61,17 @@ int main() {
     });
   }
   for (auto &th : threads) th.join();
+  check(trackers_destroyed == 8, "every thread's thread_local destructor ran at its exit");
+  bool intact = true, ours_all = heap_of != nullptr;
+  for (int t = 0; t < 8; t++) {
+    const std::string &s = *out[t];
+    intact = intact && s == std::string(40 + 999 % 100, static_cast<char>('a' + t));
+    ours_all = ours_all && heap_of != nullptr && heap_of(out[t].get()) != nullptr &&
+               heap_of(s.data()) != nullptr;
+  }
+  check(intact, "strings made by exited threads keep their contents");
+  check(ours_all, "strings made by exited threads are hakmem blocks");
   out.clear();  // frees strings allocated by the exited threads
-  check(true, "threads with thread_local destructors");
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

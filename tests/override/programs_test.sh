@@ -9,10 +9,11 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/hakmem-override-XXXXXX")"
 cleanup() { [ -n "${redis_pids:-}" ] && kill $redis_pids 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# A missing program fails the test: a pass must mean the program ran (./bazelw installs them).
 need() {
   command -v "$1" >/dev/null 2>&1 && return 0
-  echo "SKIP: $1 is not installed (Debian package: $2)"
-  exit 0
+  echo "FAIL: $1 is not installed (Debian package: $2)"
+  exit 1
 }
 
 # same <label> <command...>: the command's stdout and exit status with and without the override.
