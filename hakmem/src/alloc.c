@@ -166,7 +166,7 @@ static HAK_NOINLINE void free_other(void *p, const char *op) {
 
 /*
 ** The fast path: resolve (superslab bitmap, one-multiply boundary test, carved bound), ownership in
-** one load, push (the block is written, not read).
+** one load, the block's state key, push.
 */
 HAK_INLINE void free_impl(void *p, const char *op) {
   hak__uptr_t u = hak__uptr_from(p);
@@ -181,16 +181,10 @@ HAK_INLINE void free_impl(void *p, const char *op) {
     free_remote(s, b, op);
     return;
   }
-#if defined(HAK_SECURE) || HAK_TRACKING
+  /* Every double free is caught here: the key shares the line this free writes next. A double
+  ** free that went unseen would corrupt more than the block: the block may sit in a remote
+  ** queue, whose chain the push below would rewrite. */
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
-    report_double_free(op, p);
-    return;
-  }
-#endif
-  /* The default build does not read the block (in random-order workloads that load is a
-  ** cache miss on most frees): an immediate double free is the slab's head; any other is
-  ** found when the block comes back for reuse or when its slab empties (tcache.c). */
-  if (HAK_UNLIKELY(s->free == b.blk)) {
     report_double_free(op, p);
     return;
   }
@@ -262,6 +256,9 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
       (loc.kind == HAK_LOC_SMALL && hak__blk_is_free(loc.base)) ||
       (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
     if (loc.kind == HAK_LOC_BAD) hak__report(loc.err, "hak_heap_realloc", p, loc.why);
+    else if (loc.kind == HAK_LOC_LARGE)
+      hak__report(hak__large_dead_err(loc.large->state), "hak_heap_realloc", p,
+                  hak__large_dead_reason(loc.large->state));
     else hak__report(HAK_ERR_DOUBLE_FREE, "hak_heap_realloc", p, "realloc of a freed block");
     errno = EINVAL;
     return NULL;

@@ -134,7 +134,7 @@ static void release_superslabs(hak_heap_t *h) {
   hak__superslab_t *ss = h->ss_list;
   while (ss) {
     hak__superslab_t *next = ss->next;
-    hak__ss_release(ss);
+    hak__ss_release(ss, false);
     ss = next;
   }
   h->ss_list = NULL;
@@ -190,7 +190,7 @@ void hak_heap_reset(hak_heap_t *h) {
   pthread_mutex_unlock(&h->lock);
   while (drop) {
     hak__superslab_t *next = drop->next;
-    hak__ss_release(drop);
+    hak__ss_release(drop, false);
     drop = next;
   }
   hak__slab_decommit_free(h, false);
@@ -234,7 +234,7 @@ void hak_heap_collect(hak_heap_t *h, bool force) {
   pthread_mutex_unlock(&h->lock);
   while (drop) {
     hak__superslab_t *next = drop->next;
-    hak__ss_release(drop);
+    hak__ss_release(drop, true);
     drop = next;
   }
   hak__slab_decommit_free(h, force);

@@ -125,6 +125,11 @@ static void unmap_mapping(hak__large_t *l) {
   hak__os_unmap(l, l->map_size);
 }
 
+/* The registry entry an unmapped large block leaves: later frees say why it is gone. */
+static uintptr_t tombstone(int state) {
+  return state == HAK_LARGE_DESTROYED ? HAK_REG_DEAD_SS : HAK_REG_DEAD_LARGE;
+}
+
 /* hak__large_lock held; l unlinked from its heap. Returns a mapping to unmap, or NULL. */
 static hak__large_t *retire(hak__large_t *l, int state) {
   l->state = state;
@@ -139,7 +144,7 @@ static hak__large_t *retire(hak__large_t *l, int state) {
     cache_bytes += l->map_size;
     return NULL;
   }
-  hak__reg_set((uintptr_t)l, l->map_size, HAK_REG_DEAD_LARGE);
+  hak__reg_set((uintptr_t)l, l->map_size, tombstone(state));
   return l;
 }
 
@@ -153,7 +158,11 @@ static void unlink_from_heap(hak_heap_t *h, hak__large_t *l) {
   h->large_live_bytes -= l->usable;
 }
 
-static const char *dead_reason(int state) {
+int hak__large_dead_err(int state) {
+  return state == HAK_LARGE_DESTROYED ? HAK_ERR_HEAP_DESTROYED : HAK_ERR_DOUBLE_FREE;
+}
+
+const char *hak__large_dead_reason(int state) {
   switch (state) {
     case HAK_LARGE_RESET: return "large block was already freed by hak_heap_reset";
     case HAK_LARGE_DESTROYED: return "large block of a destroyed heap";
@@ -170,8 +179,7 @@ void hak__large_free(const hak__loc_t *loc, const char *op) {
   if (e != ((uintptr_t)l | HAK_REG_LARGE) || l->state != HAK_LARGE_LIVE) {
     int state = (e == ((uintptr_t)l | HAK_REG_LARGE)) ? l->state : HAK_LARGE_FREED;
     pthread_mutex_unlock(&hak__large_lock);
-    hak__report(state == HAK_LARGE_DESTROYED ? HAK_ERR_HEAP_DESTROYED : HAK_ERR_DOUBLE_FREE, op,
-                p, dead_reason(state));
+    hak__report(hak__large_dead_err(state), op, p, hak__large_dead_reason(state));
     return;
   }
   hak_heap_t *h = l->heap;
@@ -214,7 +222,7 @@ void hak__large_trim_cache(void) {
   cache_n = 0;
   cache_bytes = 0;
   for (hak__large_t *l = list; l; l = l->next)
-    hak__reg_set((uintptr_t)l, l->map_size, HAK_REG_DEAD_LARGE);
+    hak__reg_set((uintptr_t)l, l->map_size, tombstone(l->state));
   pthread_mutex_unlock(&hak__large_lock);
   while (list) {
     hak__large_t *next = list->next;

@@ -15,6 +15,9 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero);
 void hak__large_free(const hak__loc_t *loc, const char *op);
 /* Release all of h's large blocks (destroy or reset); state: HAK_LARGE_RESET/DESTROYED. */
 void hak__large_release_heap(hak_heap_t *h, int state);
+/* The error code and reason for using a large block in a state other than HAK_LARGE_LIVE. */
+int hak__large_dead_err(int state);
+const char *hak__large_dead_reason(int state);
 void hak__large_trim_cache(void);
 /* Try to resize in place (same mapping, or mremap when it has to grow); 1 on success. */
 int hak__large_resize(const hak__loc_t *loc, size_t size);

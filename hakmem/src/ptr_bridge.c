@@ -17,6 +17,9 @@ void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc) {
     case HAK_REG_DEAD_SS:
       return bad(loc, HAK_ERR_HEAP_DESTROYED,
                  "pointer into memory hakmem released (its heap was destroyed)");
+    case HAK_REG_FREED_SS:
+      return bad(loc, HAK_ERR_DOUBLE_FREE,
+                 "double free of a small block (its memory was given back to the OS since)");
     case HAK_REG_DEAD_LARGE:
       return bad(loc, HAK_ERR_DOUBLE_FREE,
                  "pointer into a large block that was already freed and unmapped");
@@ -38,7 +41,10 @@ void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc) {
       /* Memory hakmem mapped: never "foreign". A pointer here that is not a live block was
       ** freed already (its slab may have been released since), or is wild into our pages. */
       if (ss->heap == NULL)
-        return bad(loc, HAK_ERR_HEAP_DESTROYED, "block of a destroyed heap");
+        return ss->released_live
+                   ? bad(loc, HAK_ERR_DOUBLE_FREE,
+                         "double free of a small block (its superslab was released since)")
+                   : bad(loc, HAK_ERR_HEAP_DESTROYED, "block of a destroyed heap");
       uintptr_t off = u.addr - (uintptr_t)ss;
       if ((off >> HAK_SLAB_SHIFT) == 0)
         return bad(loc, HAK_ERR_INTERIOR_POINTER, "pointer into hakmem metadata");

@@ -23,7 +23,8 @@ enum {
   HAK_REG_SS = 1,        /* value: superslab header | 1 */
   HAK_REG_LARGE = 2,     /* value: large header | 2 */
   HAK_REG_DEAD_SS = 3,   /* a superslab was here and was unmapped */
-  HAK_REG_DEAD_LARGE = 4 /* a large block was here and was unmapped */
+  HAK_REG_DEAD_LARGE = 4, /* a large block was here and was unmapped */
+  HAK_REG_FREED_SS = 5    /* a superslab was here, unmapped while its heap lived */
 };
 #define HAK_REG_TAG_MASK ((uintptr_t)7)
 

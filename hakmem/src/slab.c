@@ -45,7 +45,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
     pthread_mutex_lock(&h->lock);
     if (h->limit && h->held + HAK_SLAB_SIZE > h->limit) {
       pthread_mutex_unlock(&h->lock);
-      if (fresh) hak__ss_release(fresh);
+      if (fresh) hak__ss_release(fresh, true);
       errno = ENOMEM;
       return NULL;
     }
@@ -141,7 +141,7 @@ void hak__slab_release(hak_heap_t *h, hak__slab_t *s) {
     drop = mark_free(h, ss, s, false);
     pthread_mutex_unlock(&h->lock);
   }
-  if (drop) hak__ss_release(drop);
+  if (drop) hak__ss_release(drop, true);
 }
 
 #ifdef HAK_SECURE
@@ -227,7 +227,7 @@ void hak__slab_decommit_free(hak_heap_t *h, bool force) {
       if (d) drop[nd++] = d;
     }
     pthread_mutex_unlock(&h->lock);
-    for (int k = 0; k < nd; k++) hak__ss_release(drop[k]);
+    for (int k = 0; k < nd; k++) hak__ss_release(drop[k], true);
     if (n < BATCH) return;
   }
 }

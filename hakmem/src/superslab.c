@@ -72,12 +72,14 @@ hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
   }
   for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].dirty = 0; /* the new owner counts anew */
   ss->next = ss->prev = NULL;
+  ss->released_live = 0;
   ss->heap = heap;
   return ss;
 }
 
-void hak__ss_release(hak__superslab_t *ss) {
+void hak__ss_release(hak__superslab_t *ss, bool heap_lives) {
   hak__ss_clear_slabs(ss);
+  ss->released_live = heap_lives;
   ss->heap = NULL;
   pthread_mutex_lock(&hak__ss_lock);
   if (ss_cache_n < HAK_SS_CACHE_MAX) {
@@ -88,7 +90,7 @@ void hak__ss_release(hak__superslab_t *ss) {
     ss = NULL;
   } else {
     hak__ss_bit((uintptr_t)ss, false);
-    hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, HAK_REG_DEAD_SS);
+    hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, heap_lives ? HAK_REG_FREED_SS : HAK_REG_DEAD_SS);
   }
   pthread_mutex_unlock(&hak__ss_lock);
   if (ss) {
@@ -104,7 +106,7 @@ void hak__ss_trim_cache(void) {
   ss_cache_n = 0;
   for (hak__superslab_t *s = list; s; s = s->next) {
     hak__ss_bit((uintptr_t)s, false);
-    hak__reg_set((uintptr_t)s, HAK_SS_SIZE, HAK_REG_DEAD_SS);
+    hak__reg_set((uintptr_t)s, HAK_SS_SIZE, s->released_live ? HAK_REG_FREED_SS : HAK_REG_DEAD_SS);
   }
   pthread_mutex_unlock(&hak__ss_lock);
   while (list) {

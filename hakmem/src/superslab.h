@@ -13,8 +13,9 @@
 /* An empty superslab owned by heap, or NULL with errno = ENOMEM. */
 hak__superslab_t *hak__ss_acquire(hak_heap_t *heap);
 /* Give back a superslab whose blocks are all dead: all slabs become unassigned; cached or
-** unmapped. Caller holds the former owner's lock or owns the heap exclusively. */
-void hak__ss_release(hak__superslab_t *ss);
+** unmapped (never with a heap lock held). heap_lives: its heap goes on (a later free of one of
+** its blocks is a double free), or it is being destroyed or reset (HAK_ERR_HEAP_DESTROYED). */
+void hak__ss_release(hak__superslab_t *ss, bool heap_lives);
 /* Unmap every cached superslab. */
 void hak__ss_trim_cache(void);
 /* Mark every slab unassigned (used by heap reset, which keeps the superslab). */

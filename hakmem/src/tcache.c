@@ -194,9 +194,9 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
 /* ---- frees coming back ---- */
 
 /* Before an empty slab goes back to the heap: its free list must hold each carved block once.
-** A block freed twice (the default build's fast path does not read the block) makes the list
-** longer or cyclic: reported here, and the slab stays (its list dropped) rather than being
-** reused under a block that is still live. */
+** Every free checks the block's key, so only a race of two frees of one block (or a write into
+** a freed block) can break that; then it is reported here and the slab stays (its list
+** dropped) rather than being reused under a block that may still be live. */
 static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
   uint32_t carved = atomic_load_explicit(&s->carved, memory_order_relaxed), n = 0;
   hak__block_t *b = s->free;
@@ -295,8 +295,8 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
     }
     hak__block_t *b = s->free;
     if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
-      /* Handed out already while still listed: freed twice (or overwritten after its free).
-      ** It is never handed out twice; the rest of the list cannot be trusted: drop it. */
+      /* Handed out already while still listed (two frees of one block raced), or overwritten
+      ** after its free. It is never handed out twice; the rest of the list cannot be trusted. */
       s->free = NULL;
       s->broken = 1;
       hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b,

@@ -70,7 +70,8 @@ struct hak__superslab_s {
   hak__superslab_t *next, *prev; /* heap's list, or the global cache list */
   uint64_t free_mask;            /* bit i: slab i unassigned (bit 0, the metadata slab, never) */
   uint32_t assigned;
-  uint32_t pad_[5];
+  uint32_t released_live;        /* given back while its heap lived (see hak__ss_release) */
+  uint32_t pad_[4];
   _Alignas(HAK_CACHELINE) hak__slab_t slabs[HAK_SLABS_PER_SS];
 };
 #define HAK_SS_MAGIC 0x68616b5353ull
