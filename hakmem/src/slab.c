@@ -15,10 +15,19 @@
 /* Fresh blocks carved per refill: about one page, so a slab's pages are touched as used. */
 #define HAK_CARVE_BYTES 4096u
 
-static hak__superslab_t *ss_with_free_slab(hak_heap_t *h) {
-  hak__superslab_t *ss = h->ss_list;
-  while (ss && ss->free_mask == 0) ss = ss->next;
-  return ss;
+/* h->lock held: a free slab, preferring one whose pages are still committed (reusing it costs
+** no page faults, and keeps the dirty count, hence madvise calls, down); NULL if none. */
+static hak__slab_t *pick_free_slab(hak_heap_t *h) {
+  hak__slab_t *clean = NULL;
+  for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
+    for (uint64_t m = ss->free_mask; m; m &= m - 1) {
+      hak__slab_t *s = &ss->slabs[__builtin_ctzll(m)];
+      if (s->dirty) return s;
+      if (!clean) clean = s;
+    }
+    if (clean && !h->dirty_slabs) return clean;
+  }
+  return clean;
 }
 
 static void link_superslab(hak_heap_t *h, hak__superslab_t *ss) {
@@ -40,7 +49,8 @@ void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss) {
 }
 
 hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
-  hak__superslab_t *fresh = NULL, *ss;
+  hak__superslab_t *fresh = NULL;
+  hak__slab_t *s;
   for (;;) {
     pthread_mutex_lock(&h->lock);
     if (h->limit && h->held + HAK_SLAB_SIZE > h->limit) {
@@ -50,16 +60,15 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
       return NULL;
     }
     if (fresh) link_superslab(h, fresh);
-    ss = ss_with_free_slab(h);
-    if (ss) break;
+    s = pick_free_slab(h);
+    if (s) break;
     pthread_mutex_unlock(&h->lock);
     fresh = hak__ss_acquire(h); /* mmap with no lock held */
     if (!fresh) return NULL;
   }
-  int i = __builtin_ctzll(ss->free_mask);
-  ss->free_mask &= ~((uint64_t)1 << i);
+  hak__superslab_t *ss = hak__ss_of_slab(s);
+  ss->free_mask &= ~((uint64_t)1 << (s - ss->slabs));
   ss->assigned++;
-  hak__slab_t *s = &ss->slabs[i];
   if (s->dirty) {
     s->dirty = 0;
     h->dirty_slabs--;
