@@ -46,22 +46,25 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, hak__tcache_t *tc, un
   return hak__base_to_user(b);
 }
 
-/* The fast path: pop the current slab's free list of the class. */
+/* The fast path's pop: a block of class cls from tc's current slab, or NULL when it has none
+** ready (empty list, or a key that needs the slow path's report). */
+HAK_INLINE hak__block_t *pop_current(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
+  hak__slab_t *s = tc->cur[cls];
+  hak__block_t *b = s->free;
+  if (HAK_UNLIKELY(b == NULL || hak__blk_key(b) != hak__free_key)) return NULL;
+  s->free = hak__blk_next(h, b);
+  HAK_OWNED_INC(s->allocs);
+  hak__blk_hand_out(h, b, hak__class_size[cls]);
+#ifdef HAK_SECURE
+  hak__report_pending();
+#endif
+  return b;
+}
+
 HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
   hak__tcache_t *tc = HAK_LIKELY(h != NULL) ? hak__tcache_find(h) : NULL;
-  if (HAK_LIKELY(tc != NULL)) {
-    hak__slab_t *s = tc->cur[cls];
-    hak__block_t *b = s->free;
-    if (HAK_LIKELY(b != NULL && hak__blk_key(b) == hak__free_key)) {
-      s->free = hak__blk_next(h, b);
-      HAK_OWNED_INC(s->allocs);
-      hak__blk_hand_out(h, b, hak__class_size[cls]);
-#ifdef HAK_SECURE
-      hak__report_pending();
-#endif
-      return hak__base_to_user((hak__base_t){ b });
-    }
-  }
+  hak__block_t *b = HAK_LIKELY(tc != NULL) ? pop_current(h, tc, cls) : NULL;
+  if (HAK_LIKELY(b != NULL)) return hak__base_to_user((hak__base_t){ b });
   return malloc_small_slow(h, tc, cls);
 }
 
@@ -80,19 +83,10 @@ HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
   if (HAK_LIKELY(size <= HAK_SMALL_MAX && h != NULL)) {
     unsigned cls = hak__size_to_class(size);
     hak__tcache_t *tc = hak__tcache_peek(h);
-    if (HAK_LIKELY(tc != NULL)) {
-      hak__slab_t *s = tc->cur[cls];
-      hak__block_t *b = s->free;
-      if (HAK_LIKELY(b != NULL && hak__blk_key(b) == hak__free_key)) {
-        s->free = hak__blk_next(h, b);
-        HAK_OWNED_INC(s->allocs);
-        hak__blk_hand_out(h, b, hak__class_size[cls]);
-#ifdef HAK_SECURE
-        hak__report_pending();
-#endif
-        if (HAK_TRACKING) HAK_TRACK_SLACK(b, size, hak__class_size[cls]);
-        return hak__base_to_user((hak__base_t){ b });
-      }
+    hak__block_t *b = HAK_LIKELY(tc != NULL) ? pop_current(h, tc, cls) : NULL;
+    if (HAK_LIKELY(b != NULL)) {
+      if (HAK_TRACKING) HAK_TRACK_SLACK(b, size, hak__class_size[cls]);
+      return hak__base_to_user((hak__base_t){ b });
     }
   }
   return heap_malloc_slow(h, size);
@@ -152,6 +146,7 @@ static HAK_NOINLINE void free_remote(hak__slab_t *s, hak__base_t b, const char *
   hak__remote_push(owner, b.blk, b.blk, 1, s->block_size);
 }
 
+/* Out of line so the fast path does not load s->owner for it (one instruction on every free). */
 static HAK_NOINLINE void free_local_slow(hak__slab_t *s, hak__base_t b) {
   hak__tcache_free_slow(s->owner, s, b);
 }
