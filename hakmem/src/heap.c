@@ -129,16 +129,14 @@ hak_heap_t *hak_heap_create(const hak_heap_config_t *cfg) {
   return h;
 }
 
-/* Drop every superslab of h (destroy: h is private to the caller). */
-static void release_superslabs(hak_heap_t *h) {
-  hak__superslab_t *ss = h->ss_list;
+/* Give back a chain of superslabs (linked through next, unlinked from their heap), with no
+** heap lock held. heap_lives: see hak__ss_release. */
+static void release_chain(hak__superslab_t *ss, bool heap_lives) {
   while (ss) {
     hak__superslab_t *next = ss->next;
-    hak__ss_release(ss, false);
+    hak__ss_release(ss, heap_lives);
     ss = next;
   }
-  h->ss_list = NULL;
-  h->ss_count = 0;
 }
 
 static bool refuse_default(hak_heap_t *h, const char *op) {
@@ -161,7 +159,9 @@ void hak_heap_destroy(hak_heap_t *h) {
   hak__tc_lock_release();
   atomic_store_explicit(&h->notify_fn, NULL, memory_order_release);
   hak__large_release_heap(h, HAK_LARGE_DESTROYED);
-  release_superslabs(h);
+  release_chain(h->ss_list, false); /* h is private to the caller now */
+  h->ss_list = NULL;
+  h->ss_count = 0;
   HAK_TRACK_HEAP_GONE(h);
   pthread_mutex_destroy(&h->lock);
   hak__meta_free(h);
@@ -188,11 +188,7 @@ void hak_heap_reset(hak_heap_t *h) {
   }
   h->held = 0;
   pthread_mutex_unlock(&h->lock);
-  while (drop) {
-    hak__superslab_t *next = drop->next;
-    hak__ss_release(drop, false);
-    drop = next;
-  }
+  release_chain(drop, false);
   hak__slab_decommit_free(h, false);
 }
 
@@ -232,11 +228,7 @@ void hak_heap_collect(hak_heap_t *h, bool force) {
     ss = next;
   }
   pthread_mutex_unlock(&h->lock);
-  while (drop) {
-    hak__superslab_t *next = drop->next;
-    hak__ss_release(drop, true);
-    drop = next;
-  }
+  release_chain(drop, true);
   hak__slab_decommit_free(h, force);
   hak__report_pending();
   if (force) {
