@@ -11,13 +11,6 @@
 
 enum { WORKING_SET = 2048, CROSS_BATCH = 64, MIN_LOG2 = 4, MAX_LOG2 = 13 };
 
-typedef struct rp_thread_s {
-  wl_ring_t *ring;
-  int index;
-  uint64_t rounds;
-  uint64_t ops; /* out */
-} rp_thread_t;
-
 static void *rp_alloc(wl_rng_t *r) {
   size_t n = wl_size_skewed(r, MIN_LOG2, MAX_LOG2);
   char *p = wl_xmalloc(n);
@@ -27,14 +20,14 @@ static void *rp_alloc(wl_rng_t *r) {
 }
 
 static void *rp_worker(void *arg) {
-  rp_thread_t *t = arg;
+  wl_ring_thread_t *t = arg;
   wl_rng_t r = wl_rng((uint64_t)t->index + 11);
   int next = (t->index + 1) % t->ring->threads;
   void **set = wl_xmalloc(sizeof(void *) * WORKING_SET);
   uint64_t ops = 0;
   for (size_t k = 0; k < WORKING_SET; k++) set[k] = rp_alloc(&r);
   ops += WORKING_SET;
-  for (uint64_t round = 0; round < t->rounds; round++) {
+  for (uint64_t round = 0; round < t->iterations; round++) {
     size_t count = WORKING_SET * wl_range(&r, 10, 50) / 100;
     size_t start = (size_t)(wl_next(&r) % WORKING_SET);
     for (size_t j = 0; j < count; j++) free(set[(start + j) % WORKING_SET]);
@@ -53,24 +46,5 @@ static void *rp_worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  wl_args_t a = wl_parse(argc, argv, 2);
-  uint64_t rounds = wl_scaled(3000, a.scale);
-  wl_ring_t ring;
-  wl_ring_init(&ring, a.threads);
-  rp_thread_t *ts = wl_xmalloc(sizeof(rp_thread_t) * (size_t)a.threads);
-  for (int i = 0; i < a.threads; i++) {
-    ts[i].ring = &ring;
-    ts[i].index = i;
-    ts[i].rounds = rounds;
-    ts[i].ops = 0;
-  }
-  double t0 = wl_now();
-  wl_run_threads(a.threads, rp_worker, ts, sizeof(rp_thread_t));
-  double secs = wl_now() - t0;
-  uint64_t ops = 0;
-  for (int i = 0; i < a.threads; i++) ops += ts[i].ops;
-  free(ts);
-  wl_ring_destroy(&ring);
-  wl_report("rptest", a.threads, ops, secs);
-  return 0;
+  return wl_ring_main("rptest", argc, argv, 3000, rp_worker);
 }

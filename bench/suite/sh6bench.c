@@ -11,13 +11,6 @@
 
 enum { MIN_BATCH = 200, MAX_BATCH = 2000, MIN_LOG2 = 3, MAX_LOG2 = 10 };
 
-typedef struct sh6_thread_s {
-  wl_ring_t *ring;
-  int index;
-  uint64_t iterations;
-  uint64_t ops; /* out */
-} sh6_thread_t;
-
 static void sh6_free_batch(wl_ring_t *ring, int self, void **blocks, size_t n, uint64_t order) {
   switch (order % 4) {
     case 0:
@@ -42,7 +35,7 @@ static void sh6_free_batch(wl_ring_t *ring, int self, void **blocks, size_t n, u
 }
 
 static void *sh6_worker(void *arg) {
-  sh6_thread_t *t = arg;
+  wl_ring_thread_t *t = arg;
   wl_rng_t r = wl_rng((uint64_t)t->index + 29);
   void **cur = wl_xmalloc(sizeof(void *) * MAX_BATCH);
   void **prev = wl_xmalloc(sizeof(void *) * MAX_BATCH);
@@ -74,24 +67,5 @@ static void *sh6_worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  wl_args_t a = wl_parse(argc, argv, 2);
-  uint64_t iterations = wl_scaled(6000, a.scale);
-  wl_ring_t ring;
-  wl_ring_init(&ring, a.threads);
-  sh6_thread_t *ts = wl_xmalloc(sizeof(sh6_thread_t) * (size_t)a.threads);
-  for (int i = 0; i < a.threads; i++) {
-    ts[i].ring = &ring;
-    ts[i].index = i;
-    ts[i].iterations = iterations;
-    ts[i].ops = 0;
-  }
-  double t0 = wl_now();
-  wl_run_threads(a.threads, sh6_worker, ts, sizeof(sh6_thread_t));
-  double secs = wl_now() - t0;
-  uint64_t ops = 0;
-  for (int i = 0; i < a.threads; i++) ops += ts[i].ops;
-  free(ts);
-  wl_ring_destroy(&ring);
-  wl_report("sh6bench", a.threads, ops, secs);
-  return 0;
+  return wl_ring_main("sh6bench", argc, argv, 6000, sh6_worker);
 }

@@ -11,13 +11,6 @@
 
 enum { MIN_BATCH = 200, MAX_BATCH = 2000, MIN_LOG2 = 3, MAX_LOG2 = 10 };
 
-typedef struct sh8_thread_s {
-  wl_ring_t *ring;
-  int index;
-  uint64_t iterations;
-  uint64_t ops; /* out */
-} sh8_thread_t;
-
 static wl_batch_t *sh8_alloc_batch(wl_rng_t *r) {
   size_t n = wl_range(r, MIN_BATCH, MAX_BATCH);
   wl_batch_t *b = wl_batch_new(n);
@@ -32,7 +25,7 @@ static wl_batch_t *sh8_alloc_batch(wl_rng_t *r) {
 }
 
 static void *sh8_worker(void *arg) {
-  sh8_thread_t *t = arg;
+  wl_ring_thread_t *t = arg;
   wl_rng_t r = wl_rng((uint64_t)t->index + 47);
   int next = (t->index + 1) % t->ring->threads;
   wl_batch_t *kept = NULL;
@@ -54,24 +47,5 @@ static void *sh8_worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  wl_args_t a = wl_parse(argc, argv, 2);
-  uint64_t iterations = wl_scaled(2000, a.scale);
-  wl_ring_t ring;
-  wl_ring_init(&ring, a.threads);
-  sh8_thread_t *ts = wl_xmalloc(sizeof(sh8_thread_t) * (size_t)a.threads);
-  for (int i = 0; i < a.threads; i++) {
-    ts[i].ring = &ring;
-    ts[i].index = i;
-    ts[i].iterations = iterations;
-    ts[i].ops = 0;
-  }
-  double t0 = wl_now();
-  wl_run_threads(a.threads, sh8_worker, ts, sizeof(sh8_thread_t));
-  double secs = wl_now() - t0;
-  uint64_t ops = 0;
-  for (int i = 0; i < a.threads; i++) ops += ts[i].ops;
-  free(ts);
-  wl_ring_destroy(&ring);
-  wl_report("sh8bench", a.threads, ops, secs);
-  return 0;
+  return wl_ring_main("sh8bench", argc, argv, 2000, sh8_worker);
 }

@@ -202,6 +202,37 @@ static inline void wl_ring_finish(wl_ring_t *ring, int self) {
   }
   wl_ring_drain(ring, self, 0);
 }
+
+/* One thread of a ring workload: its place on the ring, how many iterations to run, and the
+** operations it did (out). */
+typedef struct wl_ring_thread_s {
+  wl_ring_t *ring;
+  int index;
+  uint64_t iterations;
+  uint64_t ops;
+} wl_ring_thread_t;
+
+/* main() of a ring workload: parse the arguments, run `worker` (given a wl_ring_thread_t *) on
+** every thread for base_iterations (scaled), report the summed operations. */
+static inline int wl_ring_main(const char *name, int argc, char **argv, uint64_t base_iterations,
+                               void *(*worker)(void *)) {
+  wl_args_t a = wl_parse(argc, argv, 2);
+  uint64_t iterations = wl_scaled(base_iterations, a.scale);
+  wl_ring_t ring;
+  wl_ring_init(&ring, a.threads);
+  wl_ring_thread_t *ts = wl_xmalloc(sizeof(wl_ring_thread_t) * (size_t)a.threads);
+  for (int i = 0; i < a.threads; i++)
+    ts[i] = (wl_ring_thread_t){.ring = &ring, .index = i, .iterations = iterations, .ops = 0};
+  double t0 = wl_now();
+  wl_run_threads(a.threads, worker, ts, sizeof(wl_ring_thread_t));
+  double secs = wl_now() - t0;
+  uint64_t ops = 0;
+  for (int i = 0; i < a.threads; i++) ops += ts[i].ops;
+  free(ts);
+  wl_ring_destroy(&ring);
+  wl_report(name, a.threads, ops, secs);
+  return 0;
+}
 /* }====================================================== */
 
 #endif /* WL_COMMON_H */
