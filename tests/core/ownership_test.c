@@ -280,38 +280,12 @@ Test(ownership, remote_frees_are_drained_when_the_owner_thread_exits) {
 ** no cache line is shared by live blocks of two threads
 ** ======================================================================= */
 
-typedef struct line_s {
-  uintptr_t line;
-  int who;
-} line_t;
-
-static int cmp_line(const void *a, const void *b) {
-  const line_t *x = a, *y = b;
-  return (x->line > y->line) - (x->line < y->line);
-}
-
-/* Lines touched by the usable bytes of each block; who = 0 for a, 1 for b. */
-static size_t add_lines(line_t *out, size_t k, void **p, int n, int who) {
-  for (int i = 0; i < n; i++) {
-    uintptr_t lo = (uintptr_t)p[i], hi = lo + hak_usable_size(p[i]) - 1;
-    for (uintptr_t l = lo >> 6; l <= hi >> 6; l++) out[k++] = (line_t){l, who};
-  }
-  return k;
-}
-
 /* The first 64-byte line that holds bytes of a block of a and of a block of b, or 0. */
 static uintptr_t shared_line(void **a, int na, void **b, int nb) {
-  line_t *lines = calloc((size_t)(na + nb) * 2, sizeof *lines);
-  cr_assert_not_null(lines);
-  size_t k = add_lines(lines, 0, a, na, 0);
-  k = add_lines(lines, k, b, nb, 1);
-  qsort(lines, k, sizeof *lines, cmp_line);
-  uintptr_t found = 0;
-  for (size_t i = 1; i < k && !found; i++)
-    if (lines[i].line == lines[i - 1].line && lines[i].who != lines[i - 1].who)
-      found = lines[i].line << 6;
-  free(lines);
-  return found;
+  void **const sets[2] = {a, b};
+  const int counts[2] = {na, nb};
+  int x, y;
+  return ht_shared_line(sets, counts, 2, &x, &y);
 }
 
 Test(ownership, live_blocks_of_two_threads_never_share_a_cache_line) {

@@ -53,36 +53,17 @@ static void *owner(void *arg) {
   return NULL;
 }
 
-typedef struct line_s {
-  uintptr_t line;
-  int who;
-} line_t;
-
-static int cmp_line(const void *a, const void *b) {
-  const line_t *x = a, *y = b;
-  return (x->line > y->line) - (x->line < y->line);
-}
-
 static bool no_shared_line(void) {
-  size_t cap = (size_t)THREADS * N * 2, k = 0;
-  line_t *lines = malloc(cap * sizeof *lines);
-  if (lines == NULL) return false;
-  for (int t = 0; t < THREADS; t++)
-    for (int i = 0; i < N; i++) {
-      uintptr_t lo = (uintptr_t)blocks[t][i], hi = lo + hak_usable_size(blocks[t][i]) - 1;
-      for (uintptr_t l = lo >> 6; l <= hi >> 6; l++) lines[k++] = (line_t){l, t};
-    }
-  qsort(lines, k, sizeof *lines, cmp_line);
-  bool ok = true;
-  for (size_t i = 1; i < k; i++)
-    if (lines[i].line == lines[i - 1].line && lines[i].who != lines[i - 1].who) {
-      printf("line %#" PRIxPTR " holds blocks of threads %d and %d\n", lines[i].line << 6,
-             lines[i - 1].who, lines[i].who);
-      ok = false;
-      break;
-    }
-  free(lines);
-  return ok;
+  void **sets[THREADS];
+  int counts[THREADS];
+  for (int t = 0; t < THREADS; t++) {
+    sets[t] = blocks[t];
+    counts[t] = N;
+  }
+  int a, b;
+  uintptr_t line = ht_shared_line((void **const *)sets, counts, THREADS, &a, &b);
+  if (line) printf("line %#" PRIxPTR " holds blocks of threads %d and %d\n", line, a, b);
+  return line == 0;
 }
 
 static void concurrent_owners_and_remote_frees(void) {

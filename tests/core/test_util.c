@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -107,4 +108,38 @@ const char *ht_heap_usable(hak_heap_t *heap) {
       fail = "blocks overlap or were overwritten";
   for (int i = 0; i < n; i++) hak_free(p[i]);
   return fail;
+}
+
+typedef struct {
+  uintptr_t line;
+  int who;
+} ht_line_t;
+
+static int cmp_line(const void *a, const void *b) {
+  const ht_line_t *x = a, *y = b;
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+uintptr_t ht_shared_line(void **const *sets, const int *counts, int nsets, int *who_a,
+                         int *who_b) {
+  size_t cap = 0, k = 0;
+  for (int s = 0; s < nsets; s++)
+    for (int i = 0; i < counts[s]; i++) cap += hak_usable_size(sets[s][i]) / 64 + 2;
+  ht_line_t *lines = malloc((cap ? cap : 1) * sizeof *lines);
+  if (lines == NULL) abort();
+  for (int s = 0; s < nsets; s++)
+    for (int i = 0; i < counts[s]; i++) {
+      uintptr_t lo = (uintptr_t)sets[s][i], hi = lo + hak_usable_size(sets[s][i]) - 1;
+      for (uintptr_t l = lo >> 6; l <= hi >> 6; l++) lines[k++] = (ht_line_t){l, s};
+    }
+  qsort(lines, k, sizeof *lines, cmp_line);
+  uintptr_t found = 0;
+  for (size_t i = 1; i < k && !found; i++)
+    if (lines[i].line == lines[i - 1].line && lines[i].who != lines[i - 1].who) {
+      found = lines[i].line << 6;
+      *who_a = lines[i - 1].who;
+      *who_b = lines[i].who;
+    }
+  free(lines);
+  return found;
 }

@@ -1,7 +1,8 @@
 /*
 ** Helpers shared by the hakmem core black-box tests: an error handler that records what it is
 ** told, uniform byte patterns that detect overlap and stray writes, RSS from /proc/self/statm,
-** and a probe that checks a heap is still fully usable. Public header only.
+** a probe that checks a heap is still fully usable, and a check for cache lines shared between
+** blocks of different threads. Public header only.
 */
 #ifndef HAK_TEST_UTIL_H
 #define HAK_TEST_UTIL_H
@@ -49,5 +50,11 @@ bool ht_rss_reliable(void);
 const char *ht_heap_usable(hak_heap_t *heap);
 
 hak_heap_stats_t ht_stats(hak_heap_t *heap);
+
+/* Cache lines shared between sets of live blocks: sets[i] holds counts[i] blocks. Returns the
+** address of the first 64-byte line that holds usable bytes of blocks of two different sets
+** (their indexes in *who_a, *who_b), or 0 when there is none. */
+uintptr_t ht_shared_line(void **const *sets, const int *counts, int nsets, int *who_a,
+                         int *who_b);
 
 #endif
