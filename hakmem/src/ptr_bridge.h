@@ -1,8 +1,9 @@
 /*
 ** ptr_bridge.h: the pointer bridge box. The only code that turns addresses into (superslab,
 ** slab index, slab metadata, size class) and back, and the only place where a user pointer
-** becomes a block base or the reverse. Lookups go through the address registry, so a wild
-** pointer is classified without touching memory hakmem does not own.
+** becomes a block base or the reverse. Lookups go through the superslab bitmap (free fast path)
+** or the address registry, so a wild pointer is classified without touching memory hakmem does
+** not own.
 */
 #ifndef HAK_PTR_BRIDGE_H
 #define HAK_PTR_BRIDGE_H
