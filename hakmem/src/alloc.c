@@ -135,8 +135,11 @@ static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
   hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
 }
 
-/* A free by a thread that does not own the block's slab: onto the owner's queue. */
-static HAK_NOINLINE void free_remote(hak__slab_t *s, hak__base_t b, const char *op) {
+/* A free of a valid small block by a thread that does not own its slab: onto the owner's
+** queue. */
+static HAK_NOINLINE void free_remote(void *p, const char *op) {
+  hak__base_t b;
+  hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
     report_double_free(op, b.blk);
     return;
@@ -146,13 +149,16 @@ static HAK_NOINLINE void free_remote(hak__slab_t *s, hak__base_t b, const char *
   hak__remote_push(owner, b.blk, b.blk, 1, s->block_size);
 }
 
-/* Out of line so the fast path does not load s->owner for it (one instruction on every free). */
-static HAK_NOINLINE void free_local_slow(hak__slab_t *s, hak__base_t b) {
+/* A local free that took its slab's count to 0 (counted, not pushed). */
+static HAK_NOINLINE void free_local_slow(void *p) {
+  hak__base_t b;
+  hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
   hak__tcache_free_slow(s->owner, s, b);
 }
 
-/* Not a valid small block: a large block, or an error to report. */
+/* Not a valid small block: NULL, a large block, or an error to report. */
 static HAK_NOINLINE void free_other(void *p, const char *op) {
+  if (p == NULL) return;
   hak__loc_t loc;
   hak__resolve(hak__uptr_from(p), &loc);
   if (loc.kind == HAK_LOC_LARGE) hak__large_free(&loc, op);
@@ -160,8 +166,8 @@ static HAK_NOINLINE void free_other(void *p, const char *op) {
 }
 
 /*
-** The fast path: resolve (superslab bitmap, one-multiply boundary test, carved bound), ownership in
-** one load, the block's state key, push.
+** The fast path: resolve (superslab map, one-multiply boundary test, carved limit; NULL
+** fails the map test), ownership in one load, the block's state key, count, push.
 */
 HAK_INLINE void free_impl(void *p, const char *op) {
   hak__uptr_t u = hak__uptr_from(p);
@@ -173,33 +179,29 @@ HAK_INLINE void free_impl(void *p, const char *op) {
   }
   if (HAK_UNLIKELY(atomic_load_explicit(&s->owner_tid, memory_order_relaxed) !=
                    HAK_THREAD_ID())) {
-    free_remote(s, b, op);
+    free_remote(p, op);
     return;
   }
   /* Every double free is caught here: the key shares the line this free writes next. A double
   ** free that went unseen would corrupt more than the block: the block may sit in a remote
   ** queue, whose chain the push below would rewrite. */
+  uintptr_t key = hak__free_key;
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
     report_double_free(op, p);
     return;
   }
   hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
-  uint64_t f = HAK_OWNED_GET(s->frees) + 1;
-  if (HAK_UNLIKELY(f == s->empty_at || s->free == NULL)) {
-    free_local_slow(s, b);
+  if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) {
+    free_local_slow(p);
     return;
   }
-  hak__slab_push(s->owner->heap, s, b);
-  HAK_OWNED_SET(s->frees, f);
+  hak__blk_link(s->owner->heap, b.blk, s->free, key);
+  s->free = b.blk;
 }
 
-void hak_free(void *p) {
-  if (HAK_UNLIKELY(p == NULL)) return;
-  free_impl(p, "hak_free");
-}
+void hak_free(void *p) { free_impl(p, "hak_free"); }
 
 void hak_free_sized(void *p, size_t size) {
-  if (HAK_UNLIKELY(p == NULL)) return;
 #ifdef HAK_DEBUG
   size_t us = hak_usable_size(p);
   if (us && size > us) {

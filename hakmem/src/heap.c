@@ -283,7 +283,7 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
     for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
       const hak__slab_t *s = &ss->slabs[i];
       if (s->cls == HAK_SLAB_UNUSED) continue;
-      uint64_t f = HAK_OWNED_GET(s->frees);
+      uint64_t f = hak__slab_frees(s);
       allocs[s->cls] += HAK_OWNED_GET(s->allocs);
       frees[s->cls] += f;
     }

@@ -61,9 +61,16 @@
 #ifdef HAK_TSAN
 #define HAK_OWNED_INC(c) __atomic_store_n(&(c), __atomic_load_n(&(c), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
 #define HAK_OWNED_SET(c, v) __atomic_store_n(&(c), (v), __ATOMIC_RELAXED)
+#define HAK_OWNED_DEC(c) hak__owned_dec(&(c))
+static inline uint64_t hak__owned_dec(uint64_t *c) {
+  uint64_t v = __atomic_load_n(c, __ATOMIC_RELAXED) - 1;
+  __atomic_store_n(c, v, __ATOMIC_RELAXED);
+  return v;
+}
 #else
 #define HAK_OWNED_INC(c) ((void)((c)++))
 #define HAK_OWNED_SET(c, v) ((void)((c) = (v)))
+#define HAK_OWNED_DEC(c) (--(c)) /* the new value */
 #endif
 #define HAK_OWNED_GET(c) __atomic_load_n(&(c), __ATOMIC_RELAXED)
 

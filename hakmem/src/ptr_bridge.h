@@ -1,7 +1,7 @@
 /*
 ** ptr_bridge.h: the pointer bridge box. The only code that turns addresses into (superslab,
 ** slab index, slab metadata, size class) and back, and the only place where a user pointer
-** becomes a block base or the reverse. Lookups go through the superslab bitmap (free fast path)
+** becomes a block base or the reverse. Lookups go through the superslab map (free fast path)
 ** or the address registry, so a wild pointer is classified without touching memory hakmem does
 ** not own.
 */
@@ -57,15 +57,17 @@ HAK_INLINE void *hak__base_to_user(hak__base_t b) { return b.blk; }
 void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
 
 /* A carved block of an assigned slab of superslab ss: its slab, with its base; NULL for
-** anything else. Unassigned slabs and the metadata slab have carved == 0, so one bound check
-** covers them. */
+** anything else. The boundary test is one multiply (o is a multiple of the block size iff
+** o * div < div, div = ceil(2^64 / block_size): Lemire, Kaser and Kurz, "Faster remainder by
+** direct computation", for 32-bit o; tests/core/boundary_test checks every offset of every
+** class). Unassigned slabs and the metadata slab have div == limit == 0, so both tests reject
+** them. */
 HAK_INLINE hak__slab_t *hak__slab_check(hak__superslab_t *ss, hak__uptr_t u, hak__base_t *base) {
-  uintptr_t off = u.addr - (uintptr_t)ss;
-  hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
-  uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
-  uint32_t k = (uint32_t)(((uint64_t)in * slab->recip) >> 32);
-  if (HAK_UNLIKELY(k * slab->block_size != in ||
-                   k >= atomic_load_explicit(&slab->carved, memory_order_relaxed)))
+  hak__slab_t *slab = &ss->slabs[(u.addr & HAK_SS_MASK) >> HAK_SLAB_SHIFT];
+  uint64_t in = (uint32_t)(u.addr & (HAK_SLAB_SIZE - 1));
+  uint64_t div = slab->div;
+  if (HAK_UNLIKELY(in * div >= div ||
+                   in >= atomic_load_explicit(&slab->limit, memory_order_relaxed)))
     return NULL;
   *base = (hak__base_t){ (hak__block_t *)u.addr };
   return slab;
@@ -77,10 +79,17 @@ HAK_INLINE hak__slab_t *hak__resolve_small(hak__uptr_t u, uintptr_t entry, hak__
   return hak__slab_check((hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK), u, base);
 }
 
-/* The free fast path's version: the superslab bitmap instead of the registry. */
+/* The free fast path's version: the superslab map instead of the registry. */
 HAK_INLINE hak__slab_t *hak__resolve_small_fast(hak__uptr_t u, hak__base_t *base) {
   if (HAK_UNLIKELY(!hak__ss_mapped(u.addr))) return NULL;
   return hak__slab_check((hak__superslab_t *)(u.addr & ~(uintptr_t)HAK_SS_MASK), u, base);
+}
+
+/* A pointer the fast path already resolved (its slow cases take the pointer alone, so the fast
+** path keeps nothing live for them): its slab, with its base. */
+HAK_INLINE hak__slab_t *hak__resolved_small(hak__uptr_t u, hak__base_t *base) {
+  *base = (hak__base_t){ (hak__block_t *)u.addr };
+  return hak__slab_of_base(*base);
 }
 
 HAK_INLINE void hak__resolve(hak__uptr_t u, hak__loc_t *loc) {

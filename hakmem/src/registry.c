@@ -6,13 +6,10 @@
 #include "os.h"
 
 _Atomic(_Atomic uintptr_t *) hak__reg_top[HAK_REG_TOP];
-_Atomic uint64_t hak__ss_bits[HAK_SSMAP_BITS / 64];
+_Atomic uint8_t hak__ss_map[HAK_SSMAP_SIZE];
 
-void hak__ss_bit(uintptr_t ss, bool on) {
-  uintptr_t i = ss >> HAK_SS_SHIFT;
-  uint64_t m = (uint64_t)1 << (i % 64);
-  if (on) atomic_fetch_or_explicit(&hak__ss_bits[i / 64], m, memory_order_release);
-  else atomic_fetch_and_explicit(&hak__ss_bits[i / 64], ~m, memory_order_release);
+void hak__ss_map_set(uintptr_t ss, bool on) {
+  atomic_store_explicit(&hak__ss_map[ss >> HAK_SS_SHIFT], on, memory_order_release);
 }
 
 static _Atomic uintptr_t *leaf_for(uintptr_t a) {

@@ -40,19 +40,20 @@ HAK_INLINE uintptr_t hak__reg_lookup(uintptr_t a) {
 }
 
 /*
-** The superslab bitmap: one bit per 4 MiB of the 47-bit address space (4 MiB of BSS, touched
-** only where superslabs live), set while a superslab is mapped there. The free fast path asks
-** it instead of the two-level table: one load, no pointer chase. Same writers as the table.
+** The superslab map: one byte per 4 MiB of the 47-bit address space (32 MiB of BSS, touched
+** only where superslabs live: a page of it covers 16 GiB), non-zero while a superslab is mapped
+** there. The free fast path asks it instead of the two-level table: one load, no pointer
+** chase, no bit extraction. Same writers as the table.
 */
-#define HAK_SSMAP_BITS ((size_t)1 << (47 - HAK_SS_SHIFT))
-extern HAK_HIDDEN _Atomic uint64_t hak__ss_bits[HAK_SSMAP_BITS / 64];
+#define HAK_SSMAP_SIZE ((size_t)1 << (47 - HAK_SS_SHIFT))
+extern HAK_HIDDEN _Atomic uint8_t hak__ss_map[HAK_SSMAP_SIZE];
 
 HAK_INLINE bool hak__ss_mapped(uintptr_t a) {
   uintptr_t i = a >> HAK_SS_SHIFT;
-  if (HAK_UNLIKELY(i >= HAK_SSMAP_BITS)) return false;
-  return (atomic_load_explicit(&hak__ss_bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+  if (HAK_UNLIKELY(i >= HAK_SSMAP_SIZE)) return false;
+  return atomic_load_explicit(&hak__ss_map[i], memory_order_relaxed) != 0;
 }
-void hak__ss_bit(uintptr_t ss, bool on);
+void hak__ss_map_set(uintptr_t ss, bool on);
 
 /* Set every granule of [base, base+size) (64 KiB aligned) to value. 0 on success, -1 ENOMEM. */
 int hak__reg_set(uintptr_t base, size_t size, uintptr_t value);

@@ -76,14 +76,15 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   uint32_t bs = hak__class_size[cls];
   s->free = NULL;
   HAK_OWNED_SET(s->allocs, 0);
-  HAK_OWNED_SET(s->frees, 0);
-  s->empty_at = UINT64_MAX;
+  HAK_OWNED_SET(s->armed, HAK_ARM_FAR); /* frees == 0; the caller lists it and re-arms */
+  HAK_OWNED_SET(s->left, HAK_ARM_FAR);
   s->owner = tc;
   atomic_store_explicit(&s->owner_tid, tc->thread, memory_order_relaxed);
   s->block_size = bs;
-  s->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
+  s->div = UINT64_MAX / bs + 1;
   s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
-  atomic_store_explicit(&s->carved, 0, memory_order_relaxed);
+  s->carved = 0;
+  atomic_store_explicit(&s->limit, 0, memory_order_relaxed);
   s->cls = (uint8_t)cls;
   s->state = HAK_SLAB_AVAIL;
   s->next = s->prev = NULL;
@@ -97,16 +98,17 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
 /* h->lock held: s leaves its owner; its counters join the heap's. */
 static void unassign(hak_heap_t *h, hak__slab_t *s) {
   uint64_t a = HAK_OWNED_GET(s->allocs);
-  uint64_t f = HAK_OWNED_GET(s->frees);
+  uint64_t f = hak__slab_frees(s);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += f;
   s->cls = HAK_SLAB_UNUSED;
   s->free = NULL;
   s->owner = NULL;
   atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->carved, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->limit, 0, memory_order_relaxed);
+  s->carved = 0;
   s->block_size = 0;
-  s->recip = 0;
+  s->div = 0;
   h->held -= HAK_SLAB_SIZE;
 }
 
@@ -167,7 +169,7 @@ static uint32_t rng_below(hak__tcache_t *tc, uint32_t n) {
 uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s) {
   hak_heap_t *h = tc->heap;
   hak__superslab_t *ss = hak__ss_of_slab(s);
-  uint32_t carved = atomic_load_explicit(&s->carved, memory_order_relaxed);
+  uint32_t carved = s->carved;
   uint32_t n = HAK_CARVE_BYTES / s->block_size;
   if (n == 0) n = 1;
   if (n > s->capacity - carved) n = s->capacity - carved;
@@ -195,7 +197,8 @@ uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s) {
   }
 #endif
   s->free = head;
-  atomic_store_explicit(&s->carved, carved + n, memory_order_release);
+  s->carved = carved + n;
+  atomic_store_explicit(&s->limit, (carved + n) * s->block_size, memory_order_release);
   return n;
 }
 

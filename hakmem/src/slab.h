@@ -24,6 +24,18 @@ void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss);
 /* h->lock held: fold s's counters into h as if all its blocks were freed (reset). */
 void hak__slab_fold_all_freed(hak_heap_t *h, const hak__slab_t *s);
 
+/* Frees counted so far: the owner's exact count, or a snapshot read by another thread. */
+HAK_INLINE uint64_t hak__slab_frees(const hak__slab_t *s) {
+  return HAK_OWNED_GET(s->armed) - HAK_OWNED_GET(s->left);
+}
+
+/* Owner: run the slow path when the count of frees reaches `at` (> the current count). */
+HAK_INLINE void hak__slab_arm(hak__slab_t *s, uint64_t at) {
+  uint64_t f = hak__slab_frees(s);
+  HAK_OWNED_SET(s->armed, at);
+  HAK_OWNED_SET(s->left, at - f);
+}
+
 /* Errors found while the heap lock was held are reported once it is released. */
 HAK_INLINE void hak__heap_unlock(hak_heap_t *h) {
   pthread_mutex_unlock(&h->lock);

@@ -16,12 +16,13 @@ static int ss_cache_n;
 static void clear_slab(hak__slab_t *s) {
   s->free = NULL;
   HAK_OWNED_SET(s->allocs, 0);
-  HAK_OWNED_SET(s->frees, 0);
-  s->empty_at = UINT64_MAX;
+  HAK_OWNED_SET(s->armed, 0);
+  HAK_OWNED_SET(s->left, 0);
   atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
   s->owner = NULL;
-  s->block_size = s->recip = s->capacity = 0;
-  atomic_store_explicit(&s->carved, 0, memory_order_relaxed);
+  s->block_size = s->capacity = s->carved = 0;
+  s->div = 0;
+  atomic_store_explicit(&s->limit, 0, memory_order_relaxed);
   s->cls = HAK_SLAB_UNUSED;
   s->state = HAK_SLAB_AVAIL;
   s->decommitting = 0;
@@ -68,7 +69,7 @@ hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
       errno = ENOMEM;
       return NULL;
     }
-    hak__ss_bit((uintptr_t)ss, true);
+    hak__ss_map_set((uintptr_t)ss, true);
   }
   for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].dirty = 0; /* the new owner counts anew */
   ss->next = ss->prev = NULL;
@@ -89,7 +90,7 @@ void hak__ss_release(hak__superslab_t *ss, bool heap_lives) {
     ss_cache_n++;
     ss = NULL;
   } else {
-    hak__ss_bit((uintptr_t)ss, false);
+    hak__ss_map_set((uintptr_t)ss, false);
     hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, heap_lives ? HAK_REG_FREED_SS : HAK_REG_DEAD_SS);
   }
   pthread_mutex_unlock(&hak__ss_lock);
@@ -105,7 +106,7 @@ void hak__ss_trim_cache(void) {
   ss_cache = NULL;
   ss_cache_n = 0;
   for (hak__superslab_t *s = list; s; s = s->next) {
-    hak__ss_bit((uintptr_t)s, false);
+    hak__ss_map_set((uintptr_t)s, false);
     hak__reg_set((uintptr_t)s, HAK_SS_SIZE, s->released_live ? HAK_REG_FREED_SS : HAK_REG_DEAD_SS);
   }
   pthread_mutex_unlock(&hak__ss_lock);

@@ -87,7 +87,7 @@ static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
     s->prev->next = s->next;
   } else {
     tc->cur[s->cls] = s->next ? s->next : &hak__slab_none;
-    if (s->next) s->next->empty_at = UINT64_MAX;
+    if (s->next) hak__slab_arm(s->next, hak__slab_frees(s->next) + HAK_ARM_FAR);
   }
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
@@ -95,18 +95,21 @@ static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
 
 /* Put s at the tail of its class list (or make it the current slab): a slab that just got its
 ** first block back waits behind the others, which have had longer to collect frees, so a
-** refill does not move to a slab with one free block. */
+** refill does not move to a slab with one free block. A listed slab is armed to come back to
+** the slow path with its last block; one that is empty already is left for the caller to
+** release. */
 static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
   unsigned c = s->cls;
   s->state = HAK_SLAB_AVAIL;
   s->next = NULL;
   if (tc->cur[c] == &hak__slab_none) {
     s->prev = NULL;
-    s->empty_at = UINT64_MAX;
+    hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
     tc->cur[c] = tc->last[c] = s;
     return;
   }
-  s->empty_at = HAK_OWNED_GET(s->allocs);
+  uint64_t a = HAK_OWNED_GET(s->allocs);
+  if (a != hak__slab_frees(s)) hak__slab_arm(s, a);
   s->prev = tc->last[c];
   tc->last[c]->next = s;
   tc->last[c] = s;
@@ -114,7 +117,7 @@ static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
 
 static void full_push(hak__tcache_t *tc, hak__slab_t *s) {
   s->state = HAK_SLAB_FULL;
-  s->empty_at = HAK_OWNED_GET(s->allocs);
+  hak__slab_arm(s, hak__slab_frees(s) + 1); /* its first block back relists it */
   s->prev = NULL;
   s->next = tc->full;
   if (tc->full) tc->full->prev = s;
@@ -129,8 +132,7 @@ static void full_unlink(hak__tcache_t *tc, hak__slab_t *s) {
 }
 
 static bool slab_empty(const hak__slab_t *s) {
-  return HAK_OWNED_GET(s->allocs) ==
-         HAK_OWNED_GET(s->frees);
+  return HAK_OWNED_GET(s->allocs) == hak__slab_frees(s);
 }
 
 /* ---- attach, adopt ---- */
@@ -198,7 +200,7 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
 ** a freed block) can break that; then it is reported here and the slab stays (its list
 ** dropped) rather than being reused under a block that may still be live. */
 static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
-  uint32_t carved = atomic_load_explicit(&s->carved, memory_order_relaxed), n = 0;
+  uint32_t carved = s->carved, n = 0;
   hak__block_t *b = s->free;
   while (b && n <= carved) {
     b = hak__blk_next(tc->heap, b);
@@ -213,26 +215,36 @@ static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
 }
 
 static void release(hak__tcache_t *tc, hak__slab_t *s) {
-  if (s->broken || !slab_list_ok(tc, s)) return; /* its counts are off: keep it, leaked */
+  if (s->broken || !slab_list_ok(tc, s)) { /* its counts are off: keep it, leaked */
+    hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
+    return;
+  }
   class_unlink(tc, s);
   hak__slab_release(tc->heap, s);
 }
 
-/* b is a block of s (owned by tc) coming back: push it, keep the lists right, release s when
-** it is empty and not the current slab. */
-static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+/* b, a block of s (owned by tc), came back and took s->left to 0 (counted, not pushed yet):
+** push it, relist a full slab, re-arm the current one, release s when it is empty and not
+** the current slab. */
+static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+  hak__slab_push(tc->heap, s, b);
   if (s->state == HAK_SLAB_FULL) {
     full_unlink(tc, s);
     class_insert(tc, s);
+  } else if (tc->cur[s->cls] == s) {
+    hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
   }
-  hak__slab_push(tc->heap, s, b);
-  uint64_t f = HAK_OWNED_GET(s->frees) + 1;
-  HAK_OWNED_SET(s->frees, f);
-  if (f == s->empty_at) release(tc, s);
+  if (tc->cur[s->cls] != s && slab_empty(s)) release(tc, s);
+}
+
+/* b is a block of s (owned by tc) coming back: the free fast path's count and push. */
+static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+  if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) settle(tc, s, b);
+  else hak__slab_push(tc->heap, s, b);
 }
 
 void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
-  give_back(tc, s, b);
+  settle(tc, s, b);
   hak__report_pending();
 }
 
@@ -286,7 +298,7 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       class_insert(tc, s);
     }
     if (!s->free) {
-      if (atomic_load_explicit(&s->carved, memory_order_relaxed) == s->capacity) {
+      if (s->carved == s->capacity) {
         class_unlink(tc, s); /* nothing left to hand out: park it until a block comes back */
         full_push(tc, s);
         continue;

@@ -24,40 +24,48 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 
 /*
 ** Slab metadata, 128 bytes in slab 0 of its superslab; the first line holds everything the
-** fast paths touch. A slab is either unassigned (cls == HAK_SLAB_UNUSED, carved == 0: the
+** fast paths touch. A slab is either unassigned (cls == HAK_SLAB_UNUSED, limit == div == 0: the
 ** heap's, under heap->lock) or owned by exactly one thread cache (`owner`) until every block
 ** it handed out has come back. Who touches what:
-**  - owner thread only, no atomics: free, next/prev, state, empty_at, and the writes of
-**    allocs/frees (HAK_OWNED_*: stats read them) and carved (atomic: freeing threads read it);
-**  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size,
-**    recip, capacity; owner_tid changes only when the owner cache is abandoned or adopted;
-**  - any thread reads owner_tid, block_size, recip, carved to validate a free.
-** Invariant: allocs - frees == blocks handed out and not yet back in `free` (blocks in the
-** owner's remote queue count as out). The slab is empty when frees == allocs.
+**  - owner thread only, no atomics: free, left, armed, carved, next/prev, state, and the writes
+**    of allocs (HAK_OWNED_*: stats read allocs, left and armed) and limit (atomic: freeing
+**    threads read it);
+**  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size, div,
+**    capacity; owner_tid changes only when the owner cache is abandoned or adopted;
+**  - any thread reads owner_tid, div and limit to validate a free.
+** Counting without a free counter: a free decrements `left`, and the owner's slow path runs
+** when it reaches 0 (one decrement and one branch on the fast path). `armed` is the number of
+** frees at which `left` reaches 0, so
+**     frees == armed - left,   allocs - frees == blocks handed out and not back in `free`
+** (blocks in a remote queue or batch count as out). The slow path re-arms: a class's current
+** slab at frees + HAK_ARM_FAR (never empty-released), a listed slab at allocs (it is released
+** when its last block comes back), a full slab at frees + 1 (its first free relists it).
 */
 struct hak__slab_s {
   hak__block_t *free;          /* owner: free blocks, popped by malloc, pushed by local free */
   uint64_t allocs;             /* blocks handed out since assignment (HAK_OWNED_*) */
-  uint64_t frees;              /* blocks returned (local frees and drained remote frees) */
-  uint64_t empty_at;           /* == allocs when not the class's current slab, else UINT64_MAX */
+  uint64_t left;               /* frees until the owner's slow path runs; > 0 while assigned */
   _Atomic uintptr_t owner_tid; /* thread pointer of the owning thread; 0 while abandoned */
-  hak__tcache_t *owner;
+  uint64_t div;                /* ceil(2^64 / block_size): o is a block offset iff o*div < div */
+  _Atomic uint32_t limit;      /* carved * block_size: offsets at or past it were never handed out */
   uint32_t block_size;
-  uint32_t recip;              /* ceil(2^32 / block_size): offset -> index without a divide */
-  _Atomic uint32_t carved;     /* blocks carved so far; [carved, capacity) never handed out */
+  hak__tcache_t *owner;
+  uint64_t armed;              /* frees == armed - left */
+  /* second line: owner's lists */
+  hak__slab_t *next, *prev;    /* owner's class list (head = current) or full list */
+  uint32_t capacity;
+  uint32_t carved;             /* owner: blocks carved so far; [carved, capacity) never handed out */
   uint8_t cls;
   uint8_t state;               /* HAK_SLAB_AVAIL (on owner's class list) or HAK_SLAB_FULL */
   uint8_t dirty;               /* unassigned but pages still committed (heap lock) */
   uint8_t decommitting;        /* taken out of the free mask while madvise runs (heap lock) */
-  /* second line: owner's lists */
-  hak__slab_t *next, *prev;    /* owner's class list (head = current) or full list */
-  uint32_t capacity;
   uint8_t broken;              /* owner: a double free was found in it; never released */
   uint8_t pad8_[3];
-  uint32_t pad_[10];
+  uint32_t pad_[8];
 };
 _Static_assert(sizeof(hak__slab_t) == 2 * HAK_CACHELINE, "slab metadata is two lines");
 _Static_assert(offsetof(hak__slab_t, next) == HAK_CACHELINE, "fast-path fields fit line 0");
+#define HAK_ARM_FAR ((uint64_t)1 << 62)
 
 /*
 ** Superslab header: the first bytes of a naturally aligned HAK_SS_SIZE region. `heap` is set
