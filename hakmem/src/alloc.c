@@ -78,10 +78,14 @@ static HAK_NOINLINE void *heap_malloc_slow(hak_heap_t *h, size_t size) {
 }
 
 /* The fast path of malloc: every miss tail-calls the slow path with the caller's arguments,
-** so nothing has to survive in a callee-saved register (no stack frame). */
+** so nothing has to survive in a callee-saved register (no stack frame). Sizes up to 1 KiB
+** (one table load for the class) are tested first. */
 HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
-  if (HAK_LIKELY(size <= HAK_SMALL_MAX && h != NULL)) {
-    unsigned cls = hak__size_to_class(size);
+  if (HAK_LIKELY(h != NULL)) {
+    unsigned cls;
+    if (HAK_LIKELY(size <= 1024)) cls = hak__small_class[(size + 7) >> 3];
+    else if (size <= HAK_SMALL_MAX) cls = hak__size_to_class(size);
+    else return heap_malloc_slow(h, size);
     hak__tcache_t *tc = hak__tcache_peek(h);
     hak__block_t *b = HAK_LIKELY(tc != NULL) ? pop_current(h, tc, cls) : NULL;
     if (HAK_LIKELY(b != NULL)) {

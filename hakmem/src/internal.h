@@ -34,13 +34,12 @@
 #define HAK_MIN_ALIGN 16
 
 /* Thread-cache slots: every live heap has a slot number (recycled when it is destroyed). A
-** thread finds its cache for the heap in its TLS table: slots below HAK_TLS_SLOTS in a static
-** array, the next HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS through a two-level directory. Heaps
-** beyond that (more than 32,896 live at once) have no slot and use the thread's list. */
-#define HAK_TLS_SLOTS 128
-#define HAK_TLS_PAGE_SLOTS 128
-#define HAK_TLS_DIR_PAGES 256
-#define HAK_TLS_MAX_SLOTS ((uint32_t)(HAK_TLS_SLOTS + HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS))
+** thread finds its cache for the heap in its TLS table, one flat array of HAK_TLS_MAX_SLOTS + 1
+** entries mapped at the thread's first attach (its untouched pages cost nothing); before that
+** the thread's table pointer points at a shared all-zero table. Heaps beyond HAK_TLS_MAX_SLOTS
+** live at once have no slot: their offset is that of the last entry, which is never written,
+** and their caches are found on the thread's list. */
+#define HAK_TLS_MAX_SLOTS ((uint32_t)32896)
 #define HAK_NO_SLOT HAK_TLS_MAX_SLOTS
 
 /* The calling thread's identity for slab ownership: its thread pointer (one %fs load on

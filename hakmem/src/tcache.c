@@ -7,12 +7,15 @@
 
 #include "error.h"
 #include "meta_pool.h"
+#include "os.h"
 #include "remote_queue.h"
 #include "size_class.h"
 #include "slab.h"
 
-HAK_TLS hak__tls_ent_t hak__tls_slots[HAK_TLS_SLOTS];
-HAK_TLS hak__tls_dir_t *hak__tls_dir;
+#define TLS_TAB_BYTES \
+  (((HAK_TLS_MAX_SLOTS + 1) * sizeof(hak__tls_ent_t) + 4095) & ~(size_t)4095)
+static hak__tls_ent_t tls_zero[HAK_TLS_MAX_SLOTS + 1]; /* never written */
+HAK_TLS hak__tls_ent_t *hak__tls_tab = tls_zero;
 static HAK_TLS hak__tcache_t *tls_list; /* caches this thread owns (hak__tc_lock) */
 
 hak__slab_t hak__slab_none; /* free == NULL forever: malloc of an empty class goes slow */
@@ -25,8 +28,6 @@ void hak__tc_lock_acquire(void) { pthread_mutex_lock(&hak__tc_lock); }
 void hak__tc_lock_release(void) { pthread_mutex_unlock(&hak__tc_lock); }
 void hak__tc_reinit_child(void) { hak__mutex_init(&hak__tc_lock); }
 
-_Static_assert(sizeof(hak__tls_page_t) <= HAK_META_SIZE, "TLS page fits a meta object");
-_Static_assert(sizeof(hak__tls_dir_t) <= HAK_META_SIZE, "TLS directory fits a meta object");
 _Static_assert(sizeof(hak__tcache_t) <= HAK_META_SIZE, "tcache fits a meta object");
 
 /* ---- finding a cache ---- */
@@ -41,24 +42,22 @@ hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h) {
   return found;
 }
 
-/* The TLS entry for slot, creating the directory level it needs; NULL for HAK_NO_SLOT or
+/* The TLS entry for slot, mapping the thread's table on first use; NULL for HAK_NO_SLOT or
 ** when no memory is left. */
 static hak__tls_ent_t *tls_entry(uint32_t slot) {
-  if (slot < HAK_TLS_SLOTS) return &hak__tls_slots[slot];
   if (slot >= HAK_TLS_MAX_SLOTS) return NULL;
-  slot -= HAK_TLS_SLOTS;
-  if (!hak__tls_dir && !(hak__tls_dir = hak__meta_alloc())) return NULL;
-  hak__tls_page_t **pg = &hak__tls_dir->page[slot / HAK_TLS_PAGE_SLOTS];
-  if (!*pg && !(*pg = hak__meta_alloc())) return NULL;
-  return &(*pg)->ent[slot % HAK_TLS_PAGE_SLOTS];
+  if (hak__tls_tab == tls_zero) {
+    hak__tls_ent_t *t = hak__os_map_aligned(TLS_TAB_BYTES, 4096);
+    if (!t) return NULL;
+    hak__tls_tab = t;
+  }
+  return &hak__tls_tab[slot];
 }
 
-static void tls_free_dir(void) {
-  hak__tls_dir_t *d = hak__tls_dir;
-  hak__tls_dir = NULL;
-  if (!d) return;
-  for (int i = 0; i < HAK_TLS_DIR_PAGES; i++) hak__meta_free(d->page[i]);
-  hak__meta_free(d);
+static void tls_free_tab(void) {
+  hak__tls_ent_t *t = hak__tls_tab;
+  hak__tls_tab = tls_zero;
+  if (t != tls_zero) hak__os_unmap(t, TLS_TAB_BYTES);
 }
 
 /* ---- slab lists (owner only) ---- */
@@ -435,8 +434,7 @@ static void thread_exit(void *arg) {
     settle_idle(h, tc);
   }
   hak__tc_lock_release();
-  memset(hak__tls_slots, 0, sizeof hak__tls_slots);
-  tls_free_dir();
+  tls_free_tab();
   hak__report_pending();
 }
 

@@ -20,16 +20,8 @@ typedef struct {
   hak__tcache_t *tc;
 } hak__tls_ent_t;
 
-typedef struct {
-  hak__tls_ent_t ent[HAK_TLS_PAGE_SLOTS];
-} hak__tls_page_t;
-
-typedef struct {
-  hak__tls_page_t *page[HAK_TLS_DIR_PAGES];
-} hak__tls_dir_t;
-
-extern HAK_HIDDEN HAK_TLS hak__tls_ent_t hak__tls_slots[HAK_TLS_SLOTS];
-extern HAK_HIDDEN HAK_TLS hak__tls_dir_t *hak__tls_dir;
+/* The calling thread's table: HAK_TLS_MAX_SLOTS + 1 entries, or the shared zero table. */
+extern HAK_HIDDEN HAK_TLS hak__tls_ent_t *hak__tls_tab;
 
 /* The slab every empty class of a cache points at: nothing to hand out, never freed into. */
 extern HAK_HIDDEN hak__slab_t hak__slab_none;
@@ -37,20 +29,10 @@ extern HAK_HIDDEN hak__slab_t hak__slab_none;
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h);
 
 /* This thread's cache for h if its TLS entry has one (never calls out: fast paths use it and
-** go slow on NULL), else NULL. */
+** go slow on NULL), else NULL. Four loads: the table pointer, the heap's offset and id, the
+** entry. */
 HAK_INLINE hak__tcache_t *hak__tcache_peek(hak_heap_t *h) {
-  uint32_t s = h->slot;
-  const hak__tls_ent_t *e;
-  if (HAK_LIKELY(s < HAK_TLS_SLOTS)) {
-    e = &hak__tls_slots[s];
-  } else {
-    hak__tls_dir_t *d = hak__tls_dir;
-    s -= HAK_TLS_SLOTS;
-    if (HAK_UNLIKELY(d == NULL || s >= HAK_TLS_DIR_PAGES * HAK_TLS_PAGE_SLOTS)) return NULL;
-    hak__tls_page_t *pg = d->page[s / HAK_TLS_PAGE_SLOTS];
-    if (HAK_UNLIKELY(pg == NULL)) return NULL;
-    e = &pg->ent[s % HAK_TLS_PAGE_SLOTS];
-  }
+  const hak__tls_ent_t *e = (const hak__tls_ent_t *)((char *)hak__tls_tab + h->slot_off);
   if (HAK_UNLIKELY(e->id != h->id)) return NULL;
   hak__tcache_t *tc = e->tc;
   if (tc == NULL) __builtin_unreachable(); /* an entry's id is set after its cache */

@@ -135,9 +135,10 @@ struct hak__tcache_s {
 ** Everything after `lock` is under it.
 */
 struct hak_heap_s {
-  uint32_t slot;               /* TLS slot, or HAK_NO_SLOT */
-  uint32_t is_default;
+  uintptr_t slot_off;          /* slot * sizeof(TLS entry): the fast path's offset in the table */
   uint64_t id;
+  uint32_t slot;               /* TLS slot, or HAK_NO_SLOT (whose entry never matches) */
+  uint32_t is_default;
   char name[32];
   hak_heap_t *live_next, *live_prev; /* every live heap, for fork handlers (tc lock) */
   uintptr_t secret;                  /* secure builds: free-list link encoding */
