@@ -9,7 +9,7 @@
 #include "heap.h"
 #include "large.h"
 #include "ptr_bridge.h"
-#include "remote_queue.h"
+#include "remote_batch.h"
 #include "size_class.h"
 #include "slab.h"
 #include "tcache.h"
@@ -135,7 +135,8 @@ static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
   hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
 }
 
-/* A free by a thread that does not own the block's slab: onto the owner's queue. */
+/* A free by a thread that does not own the block's slab: onto this thread's batch for the
+** owner, which reaches the owner's queue when it is posted (remote_batch.h). */
 static HAK_NOINLINE void free_remote(hak__slab_t *s, hak__base_t b, const char *op) {
   if (HAK_UNLIKELY(hak__blk_is_free(b))) {
     report_double_free(op, b.blk);
@@ -143,7 +144,7 @@ static HAK_NOINLINE void free_remote(hak__slab_t *s, hak__base_t b, const char *
   }
   hak__tcache_t *owner = s->owner;
   hak__blk_take_back(owner->heap, b.blk, s->block_size);
-  hak__remote_push(owner, b.blk, b.blk, 1, s->block_size);
+  hak__rbatch_free(owner, b.blk, s->block_size);
 }
 
 /* Out of line so the fast path does not load s->owner for it (one instruction on every free). */

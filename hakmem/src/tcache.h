@@ -64,6 +64,9 @@ HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
   return hak__tcache_find_slow(h);
 }
 
+/* Make sure this thread's exit handler runs (attach, and a thread's first remote batch). */
+void hak__tcache_exit_arm(void);
+
 /* Find, adopt an idle one, or create this thread's cache for h; NULL + ENOMEM. */
 hak__tcache_t *hak__tcache_attach(hak_heap_t *h);
 
