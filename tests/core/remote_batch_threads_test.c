@@ -1,20 +1,22 @@
 /*
 ** remote_batch_threads_test.c: remote batches with threads running at once (plain program, so it
 ** runs under TSan). Each round an owner allocates blocks of a fresh heap H1 (with a remote-notify
-** hook) and of a long-lived heap H2; a freer frees the H1 blocks (leaving a partial batch bound
-** for H1) and then the H2 blocks, whose first free posts the H1 batch, while the main thread
-** destroys H1 and a reader reads H2's stats. Nothing may touch H1's freed caches; H2's counts stay
-** exact and the owner drains exactly the frees into its slabs.
+** hook) and of a long-lived heap H2; a freer frees the H1 blocks (a partial batch bound for H1)
+** and then the H2 blocks, whose first free posts the H1 batch and may call H1's hook, while the
+** main thread destroys H1 and a reader reads H2's stats. Nothing may touch H1's freed caches or
+** H1 itself (run under ASan, which sees freed metadata); H2's counts stay exact and the owner
+** drains exactly the frees into its slabs.
 */
 #include <hakmem.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
-enum { ROUNDS = 150, N1 = 100, N2 = 90 };
+enum { ROUNDS = 150, N1 = 40, N2 = 90 }; /* N1 < 64: H1's only post is the racing one */
 
 static hak_heap_t *h1, *h2;
 static void *p1[N1], *p2[N2];
@@ -35,10 +37,12 @@ static void check(bool ok, const char *what) {
   }
 }
 
+/* Slow on purpose: the destroy of H1 must wait for it (the post raced with the destroy). */
 static void on_remote(hak_heap_t *h, void *arg) {
   (void)h;
   (void)arg;
   atomic_fetch_add(&notified, 1);
+  for (int i = 0; i < 50; i++) sched_yield();
 }
 
 static void *owner(void *arg) {
@@ -119,7 +123,9 @@ int main(void) {
     printf("drained %zu, want %d\n", drained_total, ROUNDS * N2);
   check(drained_total == (size_t)ROUNDS * N2, "the owner drained exactly the frees into its slabs");
   check(reader_bad == 0, "stats read during the frees stay within bounds");
-  check(atomic_load(&notified) >= ROUNDS, "every round's first H1 post notified");
+  printf("%d of %d H1 batches were posted (and notified) before the destroy discarded them\n",
+         atomic_load(&notified), ROUNDS);
+  check(atomic_load(&notified) <= ROUNDS, "at most one H1 notification per round");
   hak_heap_destroy(h2);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
