@@ -41,10 +41,12 @@ typedef struct hak_heap_config_s {
 
 /*
 ** Per-heap statistics. Reading them walks the heap's slab metadata and caches under the heap
-** lock (no stop-the-world); counters read while other threads allocate or free are a snapshot,
-** not an atomic cut. A remote free counts (free_count, remote_free_count, live_*) as soon as
-** hak_free returns, before its batch is posted or its owner drains it. Once every block is freed, live_bytes and
-** live_blocks are exactly zero, whichever threads freed them.
+** lock, and the threads' pending remote batches (see hak_free) under a global lock that threads
+** also take to start using a heap (no stop-the-world); counters read while other threads
+** allocate or free are a snapshot, not an atomic cut. A remote free counts (free_count,
+** remote_free_count, live_*) as soon as hak_free returns, before its batch is posted or its
+** owner drains it. Once every block is freed, live_bytes and live_blocks are exactly zero,
+** whichever threads freed them. Also posts the calling thread's pending remote frees.
 */
 typedef struct hak_heap_stats_s {
   size_t live_bytes;        /* usable sizes of blocks allocated and not yet freed */
