@@ -5,7 +5,7 @@
 ** has a private cache per heap it uses, which owns the slabs it allocates from, so the common
 ** malloc/free takes no lock and no atomic read-modify-write. A block freed by any thread other
 ** than the one that allocated it travels back to the owner through the owner's lock-free remote
-** queue. Destroying a heap releases all of its memory at once.
+** queue, in batches (see hak_free). Destroying a heap releases all of its memory at once.
 **
 ** Errors: allocation failure returns NULL with errno set (ENOMEM, or EINVAL for a bad
 ** alignment); no function aborts on out-of-memory. Invalid frees go to the error handler
@@ -41,10 +41,12 @@ typedef struct hak_heap_config_s {
 
 /*
 ** Per-heap statistics. Reading them walks the heap's slab metadata and caches under the heap
-** lock (no stop-the-world); counters read while other threads allocate or free are a snapshot,
-** not an atomic cut. A remote free counts (free_count, remote_free_count, live_*) as soon as
-** hak_free returns, before its owner drains it. Once every block is freed, live_bytes and
-** live_blocks are exactly zero, whichever threads freed them.
+** lock, and the threads' pending remote batches (see hak_free) under a global lock that threads
+** also take to start using a heap (no stop-the-world); counters read while other threads
+** allocate or free are a snapshot, not an atomic cut. A remote free counts (free_count,
+** remote_free_count, live_*) as soon as hak_free returns, before its batch is posted or its
+** owner drains it. Once every block is freed, live_bytes and live_blocks are exactly zero,
+** whichever threads freed them. Also posts the calling thread's pending remote frees.
 */
 typedef struct hak_heap_stats_s {
   size_t live_bytes;        /* usable sizes of blocks allocated and not yet freed */
@@ -98,14 +100,16 @@ void hak_heap_destroy(hak_heap_t *heap);
 void hak_heap_reset(hak_heap_t *heap);
 
 /*
-** Drain the calling thread's remote queue for the heap: blocks other threads freed into slabs
-** this thread owns become reusable by its next allocations. Also drains the queues of caches
-** abandoned by exited threads. Returns the number of blocks drained. Lock-free when nothing is
-** abandoned; event loops call it on their own thread after a remote-notify.
+** Post the calling thread's pending remote frees (see hak_free), then drain its remote queue for
+** the heap: blocks other threads freed into slabs this thread owns, and posted, become reusable
+** by its next allocations. Also drains the queues of caches abandoned by exited threads. Returns
+** the number of blocks drained. Lock-free when nothing is abandoned; event loops call it on
+** their own thread after a remote-notify.
 */
 size_t hak_heap_drain(hak_heap_t *heap);
 
-/* Drain this thread's and abandoned caches' remote frees, give empty slabs back to the heap,
+/* Post this thread's pending remote frees; drain this thread's and abandoned caches' remote
+** queues, give empty slabs back to the heap,
 ** release free memory to the OS (all it can when force). Slabs other live threads own stay
 ** theirs. */
 void hak_heap_collect(hak_heap_t *heap, bool force);
@@ -121,10 +125,11 @@ size_t hak_heap_get_limit(const hak_heap_t *heap);
 const char *hak_heap_name(const hak_heap_t *heap);
 
 /*
-** Remote-free notification: fn(heap, arg) is called by the freeing thread when a remote free
-** makes an owner's remote queue for this heap go from empty to non-empty (so notifications
-** coalesce: one per owner until it drains). It runs
-** on an arbitrary thread and must not free into this heap. NULL fn removes it; a call already
+** Remote-free notification: fn(heap, arg) is called by the freeing thread when a post of its
+** remote frees (see hak_free) makes an owner's remote queue for this heap go from empty to
+** non-empty (so notifications coalesce: one per owner until it drains). It runs on an arbitrary
+** thread, possibly inside a hakmem call of that thread on another heap (a post happens there),
+** and must not free into this heap. NULL fn removes it; a call already
 ** started on another thread may still be running when this returns. Used by event loops to
 ** drain on their own thread (see hakmem_uv.h).
 */
@@ -147,7 +152,16 @@ void *hak_heap_realloc(hak_heap_t *heap, void *p, size_t size);
 /* alignment: any power of two (tested up to 64 MiB). Not a power of two: NULL + EINVAL. */
 void *hak_heap_aligned_alloc(hak_heap_t *heap, size_t alignment, size_t size);
 
-/* Free from any thread, any heap. NULL is a no-op. Invalid pointers go to the error handler. */
+/*
+** Free from any thread, any heap. NULL is a no-op. Invalid pointers go to the error handler.
+** A free by a thread that does not own the block's slab (a remote free) joins the thread's batch
+** for that owner; the owner can reuse the block (drain it; the remote notify fires) once the
+** batch is posted: when it holds 64 blocks, when the thread frees to another owner, on the
+** thread's allocation slow path, in hak_thread_flush, hak_thread_post_remote, hak_heap_drain,
+** hak_heap_collect and hak_heap_get_stats called by that thread, and at thread exit. Stats count
+** the free when hak_free returns regardless, and a second free of a batched block is reported
+** as a double free.
+*/
 void hak_free(void *p);
 /* Same, with the size the caller asked for (checked in debug builds). */
 void hak_free_sized(void *p, size_t size);
@@ -166,10 +180,16 @@ void *hak_calloc(size_t count, size_t size);
 void *hak_realloc(void *p, size_t size);
 void *hak_aligned_alloc(size_t alignment, size_t size);
 
-/* Drain this thread's remote queues and give its empty slabs back, for every heap it uses.
-** At thread exit the same happens, and the thread's caches (with the slabs still holding live
-** blocks) are abandoned to their heaps, to be adopted by the next thread that uses the heap. */
+/* Post this thread's pending remote frees; drain its remote queues and give its empty slabs
+** back, for every heap it uses. At thread exit the same happens, and the thread's caches (with
+** the slabs still holding live blocks) are abandoned to their heaps, to be adopted by the next
+** thread that uses the heap. */
 void hak_thread_flush(void);
+
+/* Post this thread's pending remote frees to their owners (see hak_free); cheap when there are
+** none. For a thread that frees blocks of other threads and then waits: a threadpool worker
+** after a job, so the owner's drain sees those frees now. */
+void hak_thread_post_remote(void);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

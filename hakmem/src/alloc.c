@@ -9,7 +9,7 @@
 #include "heap.h"
 #include "large.h"
 #include "ptr_bridge.h"
-#include "remote_queue.h"
+#include "remote_batch.h"
 #include "size_class.h"
 #include "slab.h"
 #include "tcache.h"
@@ -139,8 +139,8 @@ static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
   hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
 }
 
-/* A free of a valid small block by a thread that does not own its slab: onto the owner's
-** queue. */
+/* A free of a valid small block by a thread that does not own its slab: onto this thread's
+** batch for the owner, which reaches the owner's queue when it is posted (remote_batch.h). */
 static HAK_NOINLINE void free_remote(void *p, const char *op) {
   hak__base_t b;
   hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
@@ -150,7 +150,7 @@ static HAK_NOINLINE void free_remote(void *p, const char *op) {
   }
   hak__tcache_t *owner = s->owner;
   hak__blk_take_back(owner->heap, b.blk, s->block_size);
-  hak__remote_push(owner, b.blk, b.blk, 1, s->block_size);
+  hak__rbatch_free(owner, b.blk, s->block_size);
 }
 
 /* A local free that took its slab's count to 0 (counted, not pushed). */

@@ -3,6 +3,7 @@
 #include "heap.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include "error.h"
 #include "large.h"
 #include "meta_pool.h"
+#include "remote_batch.h"
 #include "remote_queue.h"
 #include "size_class.h"
 #include "slab.h"
@@ -51,7 +53,9 @@ static void fork_child(void) {
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) {
     hak__mutex_init(&h->lock);
     hak__tcache_fork_child(h); /* the parent's other threads do not exist here */
+    atomic_store_explicit(&h->notify_busy, 0, memory_order_relaxed); /* nor their posts */
   }
+  hak__rbatch_fork_child();
   hak__large_reinit_child();
   hak__tc_reinit_child();
 }
@@ -149,6 +153,7 @@ static bool refuse_default(hak_heap_t *h, const char *op) {
 void hak_heap_destroy(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_destroy")) return;
   hak__tc_lock_acquire();
+  hak__rbatch_discard(h, false); /* before its caches go: batches point at them */
   hak__tcache_free_all(h);
   if (h->slot != HAK_NO_SLOT) {
     slot_used[h->slot / 64] &= ~((uint64_t)1 << (h->slot % 64));
@@ -159,6 +164,8 @@ void hak_heap_destroy(hak_heap_t *h) {
   if (h->live_next) h->live_next->live_prev = h->live_prev;
   hak__tc_lock_release();
   atomic_store_explicit(&h->notify_fn, NULL, memory_order_release);
+  /* A post of another thread may still be calling h's hook (it posted before the discard). */
+  while (atomic_load_explicit(&h->notify_busy, memory_order_acquire)) sched_yield();
   hak__large_release_heap(h, HAK_LARGE_DESTROYED);
   release_chain(h->ss_list, false); /* h is private to the caller now */
   h->ss_list = NULL;
@@ -173,6 +180,8 @@ void hak_heap_reset(hak_heap_t *h) {
   hak__large_release_heap(h, HAK_LARGE_RESET);
   HAK_TRACK_HEAP_GONE(h);
   HAK_TRACK_HEAP_NEW(h);
+  hak__tc_lock_acquire();
+  hak__rbatch_discard(h, true); /* counted pushed; reset_all counts them drained */
   pthread_mutex_lock(&h->lock);
   hak__tcache_reset_all(h); /* caches stay attached, owning nothing */
   for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next)
@@ -189,12 +198,14 @@ void hak_heap_reset(hak_heap_t *h) {
   }
   h->held = 0;
   pthread_mutex_unlock(&h->lock);
+  hak__tc_lock_release();
   release_chain(drop, false);
   hak__slab_decommit_free(h, false);
 }
 
 size_t hak_heap_drain(hak_heap_t *h) {
   if (!h) return 0;
+  hak__rbatch_post_mine();
   hak__tcache_t *tc = hak__tcache_find(h);
   size_t n = tc ? hak__tcache_drain(tc) : 0;
   if (h->idle) n += hak__tcache_collect_idle(h); /* racy peek: idle caches are rare */
@@ -204,6 +215,7 @@ size_t hak_heap_drain(hak_heap_t *h) {
 
 void hak_heap_collect(hak_heap_t *h, bool force) {
   if (!h) return;
+  hak__rbatch_post_mine();
   hak__tcache_t *tc = hak__tcache_find(h);
   if (tc) {
     hak__tcache_drain(tc);
@@ -275,7 +287,13 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
   if (!out) return;
   memset(out, 0, sizeof *out);
   if (!h) return;
+  hak__rbatch_post_mine();
   uint64_t allocs[HAK_CLASSES], frees[HAK_CLASSES];
+  /* Batches of other threads bound for h: counted as pushed and not drained, and held still
+  ** (no post) while the caches' counters are read, so each block counts once. */
+  uint64_t batched = 0, batched_b = 0;
+  hak__tc_lock_acquire();
+  hak__rbatch_lock_heap(h, &batched, &batched_b);
   pthread_mutex_lock(&h->lock);
   memcpy(allocs, h->cls_allocs, sizeof allocs);
   memcpy(frees, h->cls_frees, sizeof frees);
@@ -289,9 +307,10 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
       frees[s->cls] += f;
     }
   }
-  /* Remote frees count when pushed; those still queued are not in their slab's frees yet. */
-  uint64_t pushed = h->remote_pushed, drained = h->remote_drained;
-  uint64_t pushed_b = h->remote_pushed_bytes, drained_b = h->remote_drained_bytes;
+  /* Remote frees count when batched; those still batched or queued are not in their slab's
+  ** frees yet. */
+  uint64_t pushed = h->remote_pushed + batched, drained = h->remote_drained;
+  uint64_t pushed_b = h->remote_pushed_bytes + batched_b, drained_b = h->remote_drained_bytes;
   for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
     /* drained first: a block is pushed before it is drained, so pushed >= drained */
     drained += HAK_COUNTER_GET(tc->remote_drained);
@@ -313,6 +332,8 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
   out->live_bytes = h->large_live_bytes;
   out->live_blocks = h->large_count;
   pthread_mutex_unlock(&h->lock);
+  hak__rbatch_unlock_heap();
+  hak__tc_lock_release();
   out->free_count += pending;
   for (unsigned c = 0; c < HAK_CLASSES; c++) {
     out->alloc_count += allocs[c];

@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "os.h"
+#include "track.h"
 
 #define CHUNK ((size_t)256 * 1024)
 
@@ -33,7 +34,10 @@ void *hak__meta_alloc(void) {
     }
   }
   pthread_mutex_unlock(&meta_lock);
-  if (p) memset(p, 0, HAK_META_SIZE);
+  if (p) {
+    HAK_TRACK_OPEN(p, HAK_META_SIZE);
+    memset(p, 0, HAK_META_SIZE);
+  }
   return p;
 }
 
@@ -42,6 +46,8 @@ void hak__meta_free(void *p) {
   pthread_mutex_lock(&meta_lock);
   *(void **)p = free_list;
   free_list = p;
+  /* Tool builds: a use of a freed heap, cache or TLS page is reported (the link stays open). */
+  HAK_TRACK_CLOSE((char *)p + sizeof(void *), HAK_META_SIZE - sizeof(void *));
   pthread_mutex_unlock(&meta_lock);
 }
 

@@ -3,7 +3,9 @@
 ** that other threads freed into the slabs it owns. Push: any thread, one CAS (release) on the
 ** owner's own cache line, so frees to different owners never contend. Take: the owner (or the
 ** thread holding an idle cache) exchanges the whole list out (acquire), so there is no ABA.
-** The push is inline; the drain lives in tcache.c.
+** A chain arrives in one CAS: freeing threads batch their remote frees per owner
+** (remote_batch.h) and link a whole batch at once. The push is inline; the drain lives in
+** tcache.c.
 */
 #ifndef HAK_REMOTE_QUEUE_H
 #define HAK_REMOTE_QUEUE_H
@@ -14,8 +16,10 @@
 
 void hak__remote_notify_slow(hak_heap_t *h);
 
-/* Push the chain first..last (n blocks of `bytes` in all, linked, keys set) onto tc's queue. */
-HAK_INLINE void hak__remote_push(hak__tcache_t *tc, hak__block_t *first, hak__block_t *last,
+/* Link the chain first..last (n blocks of `bytes` in all, linked, keys set) onto tc's queue
+** and count it. True when the queue was empty: the caller then owes the heap's notify hook a
+** call (hak__remote_notify), which remote_batch.c makes only after dropping its batch lock. */
+HAK_INLINE bool hak__remote_link(hak__tcache_t *tc, hak__block_t *first, hak__block_t *last,
                                  uint64_t n, uint64_t bytes) {
   hak_heap_t *h = tc->heap;
   hak__block_t *old = atomic_load_explicit(&tc->remote, memory_order_relaxed);
@@ -25,9 +29,19 @@ HAK_INLINE void hak__remote_push(hak__tcache_t *tc, hak__block_t *first, hak__bl
                                                   memory_order_release, memory_order_relaxed));
   atomic_fetch_add_explicit(&tc->remote_pushed, n, memory_order_relaxed);
   atomic_fetch_add_explicit(&tc->remote_pushed_bytes, bytes, memory_order_relaxed);
-  if (HAK_UNLIKELY(old == NULL) &&
-      atomic_load_explicit(&h->notify_fn, memory_order_acquire) != NULL)
-    hak__remote_notify_slow(h);
+  return old == NULL;
+}
+
+HAK_INLINE bool hak__remote_has_notify(hak_heap_t *h) {
+  return atomic_load_explicit(&h->notify_fn, memory_order_acquire) != NULL;
+}
+
+/* Link and notify in one go (a thread that no longer batches: see remote_batch.h). */
+HAK_INLINE void hak__remote_push(hak__tcache_t *tc, hak__block_t *first, hak__block_t *last,
+                                 uint64_t n, uint64_t bytes) {
+  if (HAK_UNLIKELY(hak__remote_link(tc, first, last, n, bytes)) &&
+      hak__remote_has_notify(tc->heap))
+    hak__remote_notify_slow(tc->heap);
 }
 
 HAK_INLINE bool hak__remote_pending(hak__tcache_t *tc) {

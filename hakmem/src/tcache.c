@@ -8,6 +8,7 @@
 #include "error.h"
 #include "meta_pool.h"
 #include "os.h"
+#include "remote_batch.h"
 #include "remote_queue.h"
 #include "size_class.h"
 #include "slab.h"
@@ -139,10 +140,15 @@ static bool slab_empty(const hak__slab_t *s) {
 static void thread_exit(void *arg);
 static void create_key(void) { pthread_key_create(&exit_key, thread_exit); }
 
+void hak__tcache_exit_arm(void) {
+  pthread_once(&key_once, create_key);
+  pthread_setspecific(exit_key, (void *)1);
+}
+
 hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   hak__tcache_t *tc = hak__tcache_find(h);
   if (tc) return tc;
-  pthread_once(&key_once, create_key);
+  hak__tcache_exit_arm();
   hak__tls_ent_t *ent = tls_entry(h->slot);
   if (!ent && h->slot != HAK_NO_SLOT) {
     errno = ENOMEM;
@@ -188,7 +194,6 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
     ent->tc = tc;
     ent->id = h->id;
   }
-  pthread_setspecific(exit_key, (void *)1);
   return tc;
 }
 
@@ -282,6 +287,7 @@ void hak__tcache_release_empty(hak__tcache_t *tc) {
 hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
   hak_heap_t *h = tc->heap;
   bool retried = false;
+  hak__rbatch_post_mine();
   for (;;) {
     if (hak__remote_pending(tc)) hak__tcache_drain(tc);
     hak__slab_t *s = tc->cur[cls];
@@ -422,6 +428,7 @@ void hak__tcache_fork_child(hak_heap_t *h) {
 
 static void thread_exit(void *arg) {
   (void)arg;
+  hak__rbatch_retire(); /* first: its blocks may be bound for this thread's own caches */
   hak__tc_lock_acquire();
   while (tls_list) {
     hak__tcache_t *tc = tls_list;
@@ -438,7 +445,10 @@ static void thread_exit(void *arg) {
   hak__report_pending();
 }
 
+void hak_thread_post_remote(void) { hak__rbatch_post_mine(); }
+
 void hak_thread_flush(void) {
+  hak__rbatch_post_mine();
   hak__tc_lock_acquire();
   for (hak__tcache_t *tc = tls_list; tc; tc = tc->thr_next) {
     hak__tcache_drain(tc);

@@ -1,8 +1,8 @@
 /*
 ** tcache.h: the thread-cache box. A thread's cache for a heap owns the slabs it allocates
 ** from; the owner pops and pushes their blocks with no lock and no atomic read-modify-write.
-** Blocks other threads free into owned slabs arrive on the cache's MPSC queue and are drained
-** by the owner on its slow path. A thread finds its cache for a heap in O(1) through its TLS
+** Blocks other threads free into owned slabs arrive on the cache's MPSC queue, a batch at a
+** time (remote_batch.h), and are drained by the owner on its slow path. A thread finds its cache for a heap in O(1) through its TLS
 ** table (tcache.c keeps the directory). When the thread exits its caches are abandoned to their
 ** heaps, slabs and pending frees included, and adopted by the next thread that attaches.
 */
@@ -45,6 +45,9 @@ HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
   if (HAK_LIKELY(tc != NULL) || HAK_LIKELY(h->slot != HAK_NO_SLOT)) return tc;
   return hak__tcache_find_slow(h);
 }
+
+/* Make sure this thread's exit handler runs (attach, and a thread's first remote batch). */
+void hak__tcache_exit_arm(void);
 
 /* Find, adopt an idle one, or create this thread's cache for h; NULL + ENOMEM. */
 hak__tcache_t *hak__tcache_attach(hak_heap_t *h);

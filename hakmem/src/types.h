@@ -1,7 +1,8 @@
 /*
 ** types.h: the data structures shared by the boxes, with their ownership rules.
-** Locks, outermost first: hak__tc_lock (thread-cache attach/detach, global) -> hak__large_lock
-** (large-block registry and cache, global) -> heap->lock -> hak__ss_lock (superslab cache).
+** Locks, outermost first: hak__tc_lock (thread-cache attach/detach, global) -> the remote
+** batches' spin locks (remote_batch.h) -> hak__large_lock (large-block registry and cache,
+** global) -> heap->lock -> hak__ss_lock (superslab cache).
 */
 #ifndef HAK_TYPES_H
 #define HAK_TYPES_H
@@ -130,7 +131,8 @@ struct hak__tcache_s {
 };
 
 /*
-** A heap. The first block is constant after creation; `id` is unique for the process's life
+** A heap. The first block is constant after creation (but the notify hook and notify_busy,
+** atomics any thread touches); `id` is unique for the process's life
 ** (TLS entries compare it, so a stale entry of a destroyed heap never matches a new heap).
 ** Everything after `lock` is under it.
 */
@@ -144,6 +146,7 @@ struct hak_heap_s {
   uintptr_t secret;                  /* secure builds: free-list link encoding */
   _Atomic(hak_remote_notify_fn *) notify_fn;
   _Atomic(void *) notify_arg;
+  _Atomic uint32_t notify_busy; /* batch posts calling notify_fn now: destroy waits for 0 */
 
   _Alignas(HAK_CACHELINE) pthread_mutex_t lock;
   hak__superslab_t *ss_list;

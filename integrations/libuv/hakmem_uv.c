@@ -458,6 +458,13 @@ void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
 ** worker handoff
 ** ======================================================================= */
 
+/* On the threadpool thread: a worker's remote frees wait in its batch until posted, and the
+** worker may sleep until the next job. */
+static void on_work(uv_work_t *req) {
+  hak_uv_work_of(req)->work_cb_(req);
+  hak_thread_post_remote();
+}
+
 static void on_work_done(uv_work_t *req, int status) {
   hak_uv_work_t *w = hak_uv_work_of(req);
   conn_t *c = w->conn_;
@@ -475,9 +482,10 @@ int hak_uv_queue_work(uv_loop_t *loop, uv_handle_t *owner, hak_uv_work_t *work,
   if (!b || !work || !work_cb || (owner && owner->loop != loop)) return UV_EINVAL;
   c = owner ? map_get(b, owner) : NULL;
   work->heap = c ? c->heap : b->root.heap;
+  work->work_cb_ = work_cb;
   work->after_work_cb = after_work_cb;
   work->conn_ = c;
-  r = uv_queue_work(loop, &work->req, work_cb, on_work_done);
+  r = uv_queue_work(loop, &work->req, on_work, on_work_done);
   if (r == 0 && c) c->work++;
   return r;
 }

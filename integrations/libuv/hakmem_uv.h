@@ -118,12 +118,15 @@ int hak_uv_pool_set_max(uv_loop_t *loop, size_t max_idle);
 **  - worker to loop: the work callback may allocate from req->heap and leave the result in the
 **    request; the after-work callback (loop thread) consumes and frees it. The worker thread then
 **    holds a cache for that heap: its later frees of the heap's blocks are local to it.
-** Inside the callbacks, hak_uv_work_of(uv_req) gives the hak_uv_work_t back.
+** After the work callback returns, the worker posts its pending remote frees
+** (hak_thread_post_remote), so the loop's drain sees them without waiting for the worker's next
+** batch. Inside the callbacks, hak_uv_work_of(uv_req) gives the hak_uv_work_t back.
 */
 typedef struct hak_uv_work_s {
   uv_work_t req;                  /* libuv's request; req.data is free for the user */
   void *data;                     /* also free for the user */
   hak_heap_t *heap;               /* set by hak_uv_queue_work: the handle's heap or the loop's */
+  uv_work_cb work_cb_;            /* private */
   uv_after_work_cb after_work_cb; /* private */
   void *conn_;                    /* private */
 } hak_uv_work_t;

@@ -119,6 +119,12 @@ static void do_free(void *arg) {
   for (int i = 0; i < b->n; i++) hak_free(b->p[i]);
 }
 
+/* The freeing thread stays alive and idle: its last remote batch goes to the owner now. */
+static void do_post(void *arg) {
+  (void)arg;
+  hak_thread_post_remote();
+}
+
 static void do_drain(void *arg) {
   batch_t *b = arg;
   b->drained = hak_heap_drain(b->heap);
@@ -182,6 +188,7 @@ Test(ownership, free_by_a_thread_that_also_allocates_is_remote_counted_at_once_a
   cr_assert_eq(base.live_blocks, N + M);
   actor_run(&b, do_free, &mine);
   expect_counted_when_pushed(heap, &base, &mine, "frees by a thread that also allocates");
+  actor_run(&b, do_post, NULL);
   cr_assert_eq(hak_heap_drain(heap), N, "the owner's drain must return every remote free");
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N);
@@ -623,6 +630,7 @@ Test(ownership, frees_by_another_user_of_the_default_heap_are_remote_and_drained
   hak_heap_stats_t before = ht_stats(d);
   actor_run(&t, do_free, &mine);
   expect_counted_when_pushed(d, &before, &mine, "default heap, before the owner drains");
+  actor_run(&t, do_post, NULL);
   cr_assert_eq(hak_heap_drain(d), N);
   hak_heap_stats_t after = ht_stats(d);
   cr_assert_eq(after.remote_free_count - before.remote_free_count, N);

@@ -46,6 +46,7 @@ static void *owner(void *arg) {
   pthread_barrier_wait(&step); /* 2: free the neighbour's blocks */
   int next = (t + 1) % THREADS;
   for (int i = 0; i < N; i++) hak_free(blocks[next][i]);
+  hak_thread_post_remote(); /* this thread stays alive: its last batch goes out now */
   pthread_barrier_wait(&step); /* 3: every remote free is made; drain mine */
   drained[t] = hak_heap_drain(heap);
   pthread_barrier_wait(&step); /* 4: main reads the stats while the owners are alive */

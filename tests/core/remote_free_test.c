@@ -1,7 +1,8 @@
 /*
 ** Remote frees: blocks freed by a thread that never allocated from the heap come back to the
-** owner, which reuses every one of the same addresses without the freeing thread doing anything
-** more, and each is counted once in remote_free_count; held memory stays bounded over many
+** owner, which reuses every one of the same addresses once the freeing thread has posted them
+** (hak_thread_post_remote; it then stays alive and idle), and each is counted once in
+** remote_free_count; held memory stays bounded over many
 ** rounds; the remote-notify callback fires on the freeing thread exactly once per empty ->
 ** non-empty transition of the queue.
 */
@@ -27,7 +28,8 @@ static void teardown(void) {
 
 TestSuite(remote_free, .init = setup, .fini = teardown, .timeout = 30);
 
-/* The freeing thread: frees its batch, reports done, then waits (alive, idle) until released. */
+/* The freeing thread: frees its blocks, posts them, reports done, then waits (alive, idle) until
+** released. */
 struct freer {
   void **p;
   int n;
@@ -38,6 +40,7 @@ struct freer {
 static void *freer_main(void *arg) {
   struct freer *f = arg;
   for (int i = 0; i < f->n; i++) hak_free(f->p[i]);
+  hak_thread_post_remote();
   sem_post(&f->done);
   while (sem_wait(&f->release) != 0) {
   }

@@ -2,8 +2,8 @@
 ** fork() in a multithreaded process: two threads keep allocating and freeing (shared heaps,
 ** the default heap, remote frees between them) while the main thread forks again and again.
 ** Each child must find every hakmem lock usable: it allocates and frees from the default heap,
-** from a shared heap the threads were using, from a new heap, destroys it and exits 0 (an
-** alarm turns a deadlock into a failure). The parent's threads carry on unharmed.
+** from a shared heap the threads were using, from a new heap, reads a shared heap's stats,
+** destroys the new heap and exits 0 (an alarm turns a deadlock into a failure). The parent's threads carry on unharmed.
 ** Prints "N passed, N failed".
 */
 #include <signal.h>
@@ -67,6 +67,10 @@ static int child(void) {
     }
   }
   hak_heap_collect(heaps[0], true);
+  /* Stats and destroy walk the remote batches: only this thread's is left to walk (the
+  ** parent's threads may have held theirs locked at the fork). */
+  hak_heap_stats_t st;
+  hak_heap_get_stats(heaps[1], &st);
   hak_heap_destroy(h);
   return fails ? 1 : 0;
 }

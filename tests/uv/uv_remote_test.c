@@ -3,7 +3,8 @@
 ** runs under TSan). Threads that never allocate from the heap free blocks made on the loop
 ** thread; the binding must drain them on the loop thread until nothing is live. Then work queued
 ** with hak_uv_queue_work on a connection heap hands blocks both ways, and closing the handle
-** while work is queued keeps the heap until the last after-work callback.
+** while work is queued keeps the heap until the last after-work callback. A work callback's
+** remote frees are drainable by the loop thread once it has returned.
 */
 #include <hakmem_uv.h>
 
@@ -217,9 +218,60 @@ static void work_hands_blocks_both_ways_and_keeps_the_heap_until_done(void) {
 
 /* }====================================================================== */
 
+/* ** {======================================================================
+** a work callback's remote frees are posted when it returns
+** ======================================================================= */
+
+enum { FEW = 10 }; /* well under a batch: nothing would reach the owner before a post */
+
+static struct {
+  uv_loop_t loop;
+  hak_heap_t *heap, *other;
+  hak_uv_work_t work;
+  void *blocks[FEW];
+  size_t drained;
+  uint64_t remote;
+} P;
+
+static void free_few(uv_work_t *req) {
+  (void)req;
+  for (int i = 0; i < FEW; i++) hak_free(P.blocks[i]);
+}
+
+static void drain_few(uv_work_t *req, int status) {
+  hak_heap_stats_t st;
+  (void)req;
+  (void)status;
+  /* The worker thread lives on, idle, in the threadpool: only its post makes these drainable. */
+  P.drained = hak_heap_drain(P.other);
+  hak_heap_get_stats(P.other, &st);
+  P.remote = st.remote_free_count;
+}
+
+static void work_frees_are_posted_when_the_work_callback_returns(void) {
+  hak_heap_config_t cfg = {.name = "post"};
+  P.heap = hak_heap_create(&cfg);
+  P.other = hak_heap_create(NULL); /* not bound: its drain is the loop thread's own call */
+  CHECK(uv_loop_init(&P.loop) == 0);
+  CHECK(hak_uv_loop_bind(&P.loop, P.heap) == 0);
+  for (int i = 0; i < FEW; i++) P.blocks[i] = hak_heap_malloc(P.other, 64);
+  CHECK(hak_uv_queue_work(&P.loop, NULL, &P.work, free_few, drain_few) == 0);
+  uv_run(&P.loop, UV_RUN_DEFAULT);
+  CHECK(P.drained == FEW);
+  CHECK(P.remote == FEW);
+  CHECK(hak_uv_loop_unbind(&P.loop) == 0);
+  uv_run(&P.loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&P.loop) == 0);
+  hak_heap_destroy(P.other);
+  hak_heap_destroy(P.heap);
+}
+
+/* }====================================================================== */
+
 int main(void) {
   loop_thread = uv_thread_self();
   remote_frees_are_drained_on_the_loop_thread();
   work_hands_blocks_both_ways_and_keeps_the_heap_until_done();
+  work_frees_are_posted_when_the_work_callback_returns();
   return finish();
 }
