@@ -46,15 +46,14 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, hak__tcache_t *tc, un
   return hak__base_to_user(b);
 }
 
-/* The fast path's pop: a block of class cls from tc's current slab, or NULL when it has none
-** ready (empty list, or a key that needs the slow path's report). */
-HAK_INLINE hak__block_t *pop_current(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
-  hak__slab_t *s = tc->cur[cls];
+/* The fast path's pop: a block from slab s (a cache's current slab of its class), or NULL when
+** it has none ready (empty list, or a key that needs the slow path's report). */
+HAK_INLINE hak__block_t *pop_from(hak_heap_t *h, hak__slab_t *s) {
   hak__block_t *b = s->free;
   if (HAK_UNLIKELY(b == NULL || hak__blk_key(b) != hak__free_key)) return NULL;
   s->free = hak__blk_next(h, b);
   HAK_OWNED_INC(s->allocs);
-  hak__blk_hand_out(h, b, hak__class_size[cls]);
+  hak__blk_hand_out(h, b, s->block_size);
 #ifdef HAK_SECURE
   hak__report_pending();
 #endif
@@ -63,7 +62,7 @@ HAK_INLINE hak__block_t *pop_current(hak_heap_t *h, hak__tcache_t *tc, unsigned 
 
 HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
   hak__tcache_t *tc = HAK_LIKELY(h != NULL) ? hak__tcache_find(h) : NULL;
-  hak__block_t *b = HAK_LIKELY(tc != NULL) ? pop_current(h, tc, cls) : NULL;
+  hak__block_t *b = HAK_LIKELY(tc != NULL) ? pop_from(h, tc->cur[cls]) : NULL;
   if (HAK_LIKELY(b != NULL)) return hak__base_to_user((hak__base_t){ b });
   return malloc_small_slow(h, tc, cls);
 }
@@ -79,17 +78,23 @@ static HAK_NOINLINE void *heap_malloc_slow(hak_heap_t *h, size_t size) {
 
 /* The fast path of malloc: every miss tail-calls the slow path with the caller's arguments,
 ** so nothing has to survive in a callee-saved register (no stack frame). Sizes up to 1 KiB
-** (one table load for the class) are tested first. */
+** find their slab in the cache's direct table, with no class lookup. */
 HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
   if (HAK_LIKELY(h != NULL)) {
-    unsigned cls;
-    if (HAK_LIKELY(size <= 1024)) cls = hak__small_class[(size + 7) >> 3];
-    else if (size <= HAK_SMALL_MAX) cls = hak__size_to_class(size);
-    else return heap_malloc_slow(h, size);
-    hak__tcache_t *tc = hak__tcache_peek(h);
-    hak__block_t *b = HAK_LIKELY(tc != NULL) ? pop_current(h, tc, cls) : NULL;
+    hak__tcache_t *tc;
+    hak__slab_t *s;
+    if (HAK_LIKELY(size <= HAK_DIRECT_MAX)) {
+      if (HAK_UNLIKELY((tc = hak__tcache_peek(h)) == NULL)) return heap_malloc_slow(h, size);
+      s = tc->direct[(size + 15) >> 4];
+    } else if (size <= HAK_SMALL_MAX) {
+      if (HAK_UNLIKELY((tc = hak__tcache_peek(h)) == NULL)) return heap_malloc_slow(h, size);
+      s = tc->cur[hak__size_to_class(size)];
+    } else {
+      return heap_malloc_slow(h, size);
+    }
+    hak__block_t *b = pop_from(h, s);
     if (HAK_LIKELY(b != NULL)) {
-      if (HAK_TRACKING) HAK_TRACK_SLACK(b, size, hak__class_size[cls]);
+      if (HAK_TRACKING) HAK_TRACK_SLACK(b, size, s->block_size);
       return hak__base_to_user((hak__base_t){ b });
     }
   }

@@ -32,6 +32,10 @@
 #define HAK_CLASSES 40
 #define HAK_SMALL_MAX ((size_t)32768)
 #define HAK_MIN_ALIGN 16
+/* Sizes up to HAK_DIRECT_MAX find their slab in a cache's direct table, one entry per 16 bytes
+** (every class up to it is a multiple of 16). */
+#define HAK_DIRECT_MAX ((size_t)1024)
+#define HAK_DIRECT_N ((int)(HAK_DIRECT_MAX / 16 + 1))
 
 /* Thread-cache slots: every live heap has a slot number (recycled when it is destroyed). A
 ** thread finds its cache for the heap in its TLS table, one flat array of HAK_TLS_MAX_SLOTS + 1

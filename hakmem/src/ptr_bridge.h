@@ -65,9 +65,9 @@ void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
 HAK_INLINE hak__slab_t *hak__slab_check(hak__superslab_t *ss, hak__uptr_t u, hak__base_t *base) {
   hak__slab_t *slab = &ss->slabs[(u.addr & HAK_SS_MASK) >> HAK_SLAB_SHIFT];
   uint64_t in = (uint32_t)(u.addr & (HAK_SLAB_SIZE - 1));
-  uint64_t div = slab->div;
-  if (HAK_UNLIKELY(in * div >= div ||
-                   in >= atomic_load_explicit(&slab->limit, memory_order_relaxed)))
+  /* the bound first: `in` is dead after the multiply, so it needs no copy */
+  if (HAK_UNLIKELY(in >= atomic_load_explicit(&slab->limit, memory_order_relaxed) ||
+                   in * slab->div >= slab->div))
     return NULL;
   *base = (hak__base_t){ (hak__block_t *)u.addr };
   return slab;

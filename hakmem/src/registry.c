@@ -6,10 +6,10 @@
 #include "os.h"
 
 _Atomic(_Atomic uintptr_t *) hak__reg_top[HAK_REG_TOP];
-_Atomic uint8_t hak__ss_map[HAK_SSMAP_SIZE];
+uint8_t hak__ss_map[HAK_SSMAP_SIZE];
 
 void hak__ss_map_set(uintptr_t ss, bool on) {
-  atomic_store_explicit(&hak__ss_map[ss >> HAK_SS_SHIFT], on, memory_order_release);
+  __atomic_store_n(&hak__ss_map[ss >> HAK_SS_SHIFT], (uint8_t)on, __ATOMIC_RELEASE);
 }
 
 static _Atomic uintptr_t *leaf_for(uintptr_t a) {

@@ -46,12 +46,20 @@ HAK_INLINE uintptr_t hak__reg_lookup(uintptr_t a) {
 ** chase, no bit extraction. Same writers as the table.
 */
 #define HAK_SSMAP_SIZE ((size_t)1 << (47 - HAK_SS_SHIFT))
-extern HAK_HIDDEN _Atomic uint8_t hak__ss_map[HAK_SSMAP_SIZE];
+extern HAK_HIDDEN uint8_t hak__ss_map[HAK_SSMAP_SIZE];
 
+/* Written with atomic stores (release). The fast path reads a byte with a plain load, which
+** compiles to one compare with memory (an atomic load costs a separate load and test); a byte
+** cannot tear, and a reader racing with a (un)mapping gets the old or new value, as with an
+** atomic load. TSan builds use the atomic load so the checker sees the intent. */
 HAK_INLINE bool hak__ss_mapped(uintptr_t a) {
   uintptr_t i = a >> HAK_SS_SHIFT;
   if (HAK_UNLIKELY(i >= HAK_SSMAP_SIZE)) return false;
-  return atomic_load_explicit(&hak__ss_map[i], memory_order_relaxed) != 0;
+#ifdef HAK_TSAN
+  return __atomic_load_n(&hak__ss_map[i], __ATOMIC_RELAXED) != 0;
+#else
+  return hak__ss_map[i] != 0;
+#endif
 }
 void hak__ss_map_set(uintptr_t ss, bool on);
 

@@ -63,6 +63,15 @@ static void tls_free_tab(void) {
 
 /* ---- slab lists (owner only) ---- */
 
+/* Make s the current slab of class c, in cur[] and in the direct table, whose entries i with
+** 16i in (size of class c-1, size of class c] are class c's. */
+static void set_cur(hak__tcache_t *tc, unsigned c, hak__slab_t *s) {
+  tc->cur[c] = s;
+  if (hak__class_size[c] > HAK_DIRECT_MAX) return;
+  unsigned lo = c ? hak__class_size[c - 1] / 16 + 1 : 0, hi = hak__class_size[c] / 16;
+  for (unsigned i = lo; i <= hi; i++) tc->direct[i] = s;
+}
+
 #define EACH_SLAB(tc, c, s) \
   for (unsigned c = 0; c < HAK_CLASSES; c++) \
     for (hak__slab_t *s = (tc)->cur[c]; s && s != &hak__slab_none; s = s->next)
@@ -86,7 +95,7 @@ static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
   if (s->prev) {
     s->prev->next = s->next;
   } else {
-    tc->cur[s->cls] = s->next ? s->next : &hak__slab_none;
+    set_cur(tc, s->cls, s->next ? s->next : &hak__slab_none);
     if (s->next) hak__slab_arm(s->next, hak__slab_frees(s->next) + HAK_ARM_FAR);
   }
   if (s->next) s->next->prev = s->prev;
@@ -105,7 +114,8 @@ static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
   if (tc->cur[c] == &hak__slab_none) {
     s->prev = NULL;
     hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
-    tc->cur[c] = tc->last[c] = s;
+    set_cur(tc, c, s);
+    tc->last[c] = s;
     return;
   }
   uint64_t a = HAK_OWNED_GET(s->allocs);
@@ -174,6 +184,7 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
       return NULL;
     }
     for (unsigned c = 0; c < HAK_CLASSES; c++) tc->cur[c] = &hak__slab_none;
+    for (int i = 0; i < HAK_DIRECT_N; i++) tc->direct[i] = &hak__slab_none;
     tc->heap = h;
     tc->thread = me;
     tc->rng = (h->secret ^ (uintptr_t)tc) * 0x9e3779b97f4a7c15ull | 1;
@@ -364,7 +375,7 @@ void hak__tcache_free_all(hak_heap_t *h) {
 void hak__tcache_reset_all(hak_heap_t *h) {
   for (hak__tcache_t *tc = h->tcaches; tc; tc = tc->heap_next) {
     for (unsigned c = 0; c < HAK_CLASSES; c++) {
-      tc->cur[c] = &hak__slab_none;
+      set_cur(tc, c, &hak__slab_none);
       tc->last[c] = NULL;
     }
     tc->full = NULL;

@@ -107,13 +107,14 @@ struct hak__large_s {
 ** A thread cache: one thread's share of one heap. It owns slabs; it lives as long as its heap
 ** (abandoned caches wait on heap->idle for a thread to adopt them), so a freeing thread that
 ** read a slab's owner can always push onto that owner's queue.
-**  - owner thread only: cur, full, remote_frees (relaxed: stats read it);
+**  - owner thread only: direct, cur, full, remote_frees (relaxed: stats read it);
 **  - heap->lock: thread (the owner's thread pointer, 0 when idle), heap_next/prev, idle_next;
 **  - hak__tc_lock: thr_next/prev/head (the owning thread's list);
 **  - any thread: remote, the MPSC queue of blocks other threads freed into owned slabs
 **    (push: CAS with release; the owner takes the whole list with an acquire exchange).
 */
 struct hak__tcache_s {
+  hak__slab_t *direct[HAK_DIRECT_N]; /* size (rounded up to 16) / 16 -> cur[its class] */
   hak__slab_t *cur[HAK_CLASSES]; /* head of each class's slab list, or &hak__slab_none */
   hak__slab_t *last[HAK_CLASSES]; /* tail of each class's slab list, or NULL */
   hak_heap_t *heap;
