@@ -208,7 +208,8 @@ size_t hak_heap_drain(hak_heap_t *h) {
   hak__rbatch_post_mine();
   hak__tcache_t *tc = hak__tcache_find(h);
   size_t n = tc ? hak__tcache_drain(tc) : 0;
-  if (h->idle) n += hak__tcache_collect_idle(h); /* racy peek: idle caches are rare */
+  if (atomic_load_explicit(&h->idle, memory_order_relaxed))
+    n += hak__tcache_collect_idle(h); /* a peek without the lock: idle caches are rare */
   hak__report_pending();
   return n;
 }

@@ -1,4 +1,4 @@
-/* tcache.c: thread caches: TLS directory, attach/adopt, refill, local-free slow cases, remote
+/* tcache.c: thread caches: TLS table, attach/adopt, refill, local-free slow cases, remote
 ** drain, release of empty slabs, abandonment at thread exit. */
 #include "tcache.h"
 
@@ -34,7 +34,7 @@ _Static_assert(sizeof(hak__tcache_t) <= HAK_META_SIZE, "tcache fits a meta objec
 /* ---- finding a cache ---- */
 
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h) {
-  if (h->slot != HAK_NO_SLOT) return NULL; /* a slotted heap with no directory yet */
+  if (h->slot != HAK_NO_SLOT) return NULL; /* a slotted heap: its entry is the only place */
   hak__tcache_t *found = NULL;
   hak__tc_lock_acquire(); /* destroy unlinks other heaps' caches from this list */
   for (hak__tcache_t *tc = tls_list; tc && !found; tc = tc->thr_next)
@@ -167,9 +167,9 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   uintptr_t me = HAK_THREAD_ID();
   hak__tc_lock_acquire();
   pthread_mutex_lock(&h->lock);
-  tc = h->idle;
+  tc = atomic_load_explicit(&h->idle, memory_order_relaxed);
   if (tc) {
-    h->idle = tc->idle_next;
+    atomic_store_explicit(&h->idle, tc->idle_next, memory_order_relaxed);
     tc->idle_next = NULL;
     tc->thread = me;
   }
@@ -363,7 +363,8 @@ static void heap_unlink(hak_heap_t *h, hak__tcache_t *tc) {
 
 void hak__tcache_free_all(hak_heap_t *h) {
   hak__tcache_t *tc = h->tcaches;
-  h->tcaches = h->idle = NULL;
+  h->tcaches = NULL;
+  atomic_store_explicit(&h->idle, NULL, memory_order_relaxed);
   while (tc) {
     hak__tcache_t *next = tc->heap_next;
     thr_unlink(tc);
@@ -401,16 +402,16 @@ static size_t settle_idle(hak_heap_t *h, hak__tcache_t *tc) {
     hak__meta_free(tc);
     return n;
   }
-  tc->idle_next = h->idle;
-  h->idle = tc;
+  tc->idle_next = atomic_load_explicit(&h->idle, memory_order_relaxed);
+  atomic_store_explicit(&h->idle, tc, memory_order_relaxed);
   pthread_mutex_unlock(&h->lock);
   return n;
 }
 
 size_t hak__tcache_collect_idle(hak_heap_t *h) {
   pthread_mutex_lock(&h->lock);
-  hak__tcache_t *list = h->idle;
-  h->idle = NULL;
+  hak__tcache_t *list = atomic_load_explicit(&h->idle, memory_order_relaxed);
+  atomic_store_explicit(&h->idle, NULL, memory_order_relaxed);
   pthread_mutex_unlock(&h->lock);
   size_t n = 0;
   while (list) {
@@ -430,8 +431,8 @@ void hak__tcache_fork_child(hak_heap_t *h) {
     tc->thread = 0;
     tc->thr_head = NULL; /* its thread is gone with the parent's other threads */
     tc->thr_next = tc->thr_prev = NULL;
-    tc->idle_next = h->idle;
-    h->idle = tc;
+    tc->idle_next = atomic_load_explicit(&h->idle, memory_order_relaxed);
+    atomic_store_explicit(&h->idle, tc, memory_order_relaxed);
   }
 }
 

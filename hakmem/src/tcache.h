@@ -3,7 +3,7 @@
 ** from; the owner pops and pushes their blocks with no lock and no atomic read-modify-write.
 ** Blocks other threads free into owned slabs arrive on the cache's MPSC queue, a batch at a
 ** time (remote_batch.h), and are drained by the owner on its slow path. A thread finds its cache for a heap in O(1) through its TLS
-** table (tcache.c keeps the directory). When the thread exits its caches are abandoned to their
+** table (tcache.c maps it). When the thread exits its caches are abandoned to their
 ** heaps, slabs and pending frees included, and adopted by the next thread that attaches.
 */
 #ifndef HAK_TCACHE_H

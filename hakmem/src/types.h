@@ -153,7 +153,9 @@ struct hak_heap_s {
   hak__superslab_t *ss_list;
   hak__large_t *large_list;
   hak__tcache_t *tcaches;      /* every cache of the heap, owned or idle */
-  hak__tcache_t *idle;         /* abandoned caches, adopted by the next attaching thread */
+  /* abandoned caches, adopted by the next attaching thread; written under the lock with
+  ** relaxed stores, peeked without it by hak_heap_drain (relaxed load) */
+  _Atomic(hak__tcache_t *) idle;
   size_t ss_count;
   size_t held;
   size_t peak_held;
