@@ -54,6 +54,7 @@ static void fork_child(void) {
     hak__mutex_init(&h->lock);
     hak__tcache_fork_child(h); /* the parent's other threads do not exist here */
     atomic_store_explicit(&h->notify_busy, 0, memory_order_relaxed); /* nor their posts */
+    atomic_store_explicit(&h->settling, 0, memory_order_relaxed);    /* nor their exits */
   }
   hak__rbatch_fork_child();
   hak__large_reinit_child();
@@ -150,9 +151,16 @@ static bool refuse_default(hak_heap_t *h, const char *op) {
   return true;
 }
 
+/* hak__tc_lock held: wait until no exiting or flushing thread is settling a cache of h (they
+** hold no global lock meanwhile, and raise `settling` only under hak__tc_lock). */
+static void wait_settled(hak_heap_t *h) {
+  while (atomic_load_explicit(&h->settling, memory_order_acquire)) sched_yield();
+}
+
 void hak_heap_destroy(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_destroy")) return;
   hak__tc_lock_acquire();
+  wait_settled(h);
   hak__rbatch_discard(h, false); /* before its caches go: batches point at them */
   hak__tcache_free_all(h);
   if (h->slot != HAK_NO_SLOT) {
@@ -181,6 +189,7 @@ void hak_heap_reset(hak_heap_t *h) {
   HAK_TRACK_HEAP_GONE(h);
   HAK_TRACK_HEAP_NEW(h);
   hak__tc_lock_acquire();
+  wait_settled(h);
   hak__rbatch_discard(h, true); /* counted pushed; reset_all counts them drained */
   pthread_mutex_lock(&h->lock);
   hak__tcache_reset_all(h); /* caches stay attached, owning nothing */

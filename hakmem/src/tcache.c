@@ -438,21 +438,39 @@ void hak__tcache_fork_child(hak_heap_t *h) {
 
 /* ---- thread exit, flush ---- */
 
+/* hak__tc_lock held: mark the heap of every cache on this thread's list as settling, so no
+** destroy or reset can free or clear those caches (or unlink them from the list) until each is
+** settled; the work itself then runs with no global lock, madvise and munmap included. */
+static void settle_begin(void) {
+  for (hak__tcache_t *tc = tls_list; tc; tc = tc->thr_next)
+    atomic_fetch_add_explicit(&tc->heap->settling, 1, memory_order_relaxed);
+}
+
+/* tc's heap no longer needs tc to stay: after this, tc may be freed by a destroy. */
+static void settle_end(hak_heap_t *h) {
+  atomic_fetch_sub_explicit(&h->settling, 1, memory_order_release);
+}
+
 static void thread_exit(void *arg) {
   (void)arg;
   hak__rbatch_retire(); /* first: its blocks may be bound for this thread's own caches */
   hak__tc_lock_acquire();
-  while (tls_list) {
-    hak__tcache_t *tc = tls_list;
-    thr_unlink(tc);
+  for (hak__tcache_t *tc = tls_list; tc; tc = tc->thr_next) {
     hak_heap_t *h = tc->heap;
     set_owner_tid(tc, 0); /* from now on every free into its slabs is remote */
     pthread_mutex_lock(&h->lock);
     tc->thread = 0;
     pthread_mutex_unlock(&h->lock);
-    settle_idle(h, tc);
   }
+  settle_begin();
   hak__tc_lock_release();
+  while (tls_list) {
+    hak__tcache_t *tc = tls_list;
+    hak_heap_t *h = tc->heap;
+    thr_unlink(tc);
+    settle_idle(h, tc); /* may free tc */
+    settle_end(h);
+  }
   tls_free_tab();
   hak__report_pending();
 }
@@ -462,10 +480,13 @@ void hak_thread_post_remote(void) { hak__rbatch_post_mine(); }
 void hak_thread_flush(void) {
   hak__rbatch_post_mine();
   hak__tc_lock_acquire();
-  for (hak__tcache_t *tc = tls_list; tc; tc = tc->thr_next) {
+  settle_begin();
+  hak__tc_lock_release();
+  for (hak__tcache_t *tc = tls_list, *next; tc; tc = next) {
+    next = tc->thr_next; /* read before settle_end: a destroy may unlink tc after it */
     hak__tcache_drain(tc);
     hak__tcache_release_empty(tc);
+    settle_end(tc->heap);
   }
-  hak__tc_lock_release();
   hak__report_pending();
 }

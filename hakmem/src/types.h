@@ -109,7 +109,8 @@ struct hak__large_s {
 ** read a slab's owner can always push onto that owner's queue.
 **  - owner thread only: direct, cur, full, remote_frees (relaxed: stats read it);
 **  - heap->lock: thread (the owner's thread pointer, 0 when idle), heap_next/prev, idle_next;
-**  - hak__tc_lock: thr_next/prev/head (the owning thread's list);
+**  - hak__tc_lock: thr_next/prev/head (the owning thread's list); the owning thread alone
+**    while the heap of every cache on its list is `settling` (no destroy can unlink one);
 **  - any thread: remote, the MPSC queue of blocks other threads freed into owned slabs
 **    (push: CAS with release; the owner takes the whole list with an acquire exchange).
 */
@@ -148,6 +149,10 @@ struct hak_heap_s {
   _Atomic(hak_remote_notify_fn *) notify_fn;
   _Atomic(void *) notify_arg;
   _Atomic uint32_t notify_busy; /* batch posts calling notify_fn now: destroy waits for 0 */
+  /* threads settling their caches of this heap with no global lock held (thread exit,
+  ** hak_thread_flush: their madvise/munmap must not run under hak__tc_lock); raised under
+  ** hak__tc_lock, so destroy and reset, which wait for 0 while holding it, see every one */
+  _Atomic uint32_t settling;
 
   _Alignas(HAK_CACHELINE) pthread_mutex_t lock;
   hak__superslab_t *ss_list;
