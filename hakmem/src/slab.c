@@ -136,6 +136,8 @@ static hak__superslab_t *mark_free(hak_heap_t *h, hak__superslab_t *ss, hak__sla
 
 void hak__slab_release(hak_heap_t *h, hak__slab_t *s) {
   hak__superslab_t *ss = hak__ss_of_slab(s);
+  HAK_ASSERT(s->cls != HAK_SLAB_UNUSED && ss->heap == h && !s->next && !s->prev);
+  HAK_ASSERT(HAK_OWNED_GET(s->allocs) == hak__slab_frees(s));
   void *start = (void *)hak__slab_start(ss, s);
   HAK_TRACK_CLOSE(start, HAK_SLAB_SIZE);
   pthread_mutex_lock(&h->lock);
@@ -173,6 +175,7 @@ uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s) {
   uint32_t n = HAK_CARVE_BYTES / s->block_size;
   if (n == 0) n = 1;
   if (n > s->capacity - carved) n = s->capacity - carved;
+  HAK_ASSERT(n > 0 && s->free == NULL);
   hak__block_t *head = s->free;
 #ifdef HAK_SECURE
   /* A page's worth at most: 256 indexes, a small stack array even for 16 KiB stacks. */

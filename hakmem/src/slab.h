@@ -32,6 +32,7 @@ HAK_INLINE uint64_t hak__slab_frees(const hak__slab_t *s) {
 /* Owner: run the slow path when the count of frees reaches `at` (> the current count). */
 HAK_INLINE void hak__slab_arm(hak__slab_t *s, uint64_t at) {
   uint64_t f = hak__slab_frees(s);
+  HAK_ASSERT(at > f);
   HAK_OWNED_SET(s->armed, at);
   HAK_OWNED_SET(s->left, at - f);
 }

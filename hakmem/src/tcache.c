@@ -242,6 +242,8 @@ static void release(hak__tcache_t *tc, hak__slab_t *s) {
 ** push it, relist a full slab, re-arm the current one, release s when it is empty and not
 ** the current slab. */
 static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+  HAK_ASSERT(s->owner == tc && HAK_OWNED_GET(s->left) == 0);
+  HAK_ASSERT(hak__slab_frees(s) <= HAK_OWNED_GET(s->allocs));
   hak__slab_push(tc->heap, s, b);
   if (s->state == HAK_SLAB_FULL) {
     full_unlink(tc, s);
