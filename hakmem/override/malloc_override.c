@@ -27,6 +27,7 @@
 #include "hakmem.h"
 
 #define OVR_EXPORT __attribute__((visibility("default")))
+#define OVR_NOINLINE __attribute__((noinline))
 #define OVR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define OVR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -59,6 +60,10 @@ static _Atomic size_t ovr_reported_errors; /* other errors passed over (warn/ign
 #define OVR_BOOT_SIZE (64 * 1024)
 static _Alignas(4096) unsigned char ovr_boot[OVR_BOOT_SIZE];
 static _Atomic size_t ovr_boot_used;
+/* Set before the bootstrap arena hands anything out, or when HAKMEM_CHECK is on: only then
+** does free look at a pointer before hak_free does (a free sees it set whenever the block came
+** from the arena: the store precedes the block's publication). */
+static _Atomic bool ovr_free_slow;
 
 static inline bool ovr_is_boot(const void *p) {
   return (const unsigned char *)p >= ovr_boot && (const unsigned char *)p < ovr_boot + OVR_BOOT_SIZE;
@@ -70,6 +75,7 @@ static void *ovr_boot_alloc(size_t alignment, size_t size) {
   size_t need = ((size + 15) & ~(size_t)15) + alignment + 16;
   size_t start = atomic_fetch_add(&ovr_boot_used, need);
   if (start + need > OVR_BOOT_SIZE) return NULL;
+  atomic_store_explicit(&ovr_free_slow, true, memory_order_relaxed);
   uintptr_t base = (uintptr_t)(ovr_boot + start) + 16;
   uintptr_t p = (base + alignment - 1) & ~(uintptr_t)(alignment - 1);
   ((size_t *)p)[-1] = size;
@@ -148,6 +154,7 @@ static void ovr_read_env(void) {
   ovr_opt.stats = ovr_env_flag("HAKMEM_STATS");
   ovr_opt.verbose = ovr_env_flag("HAKMEM_VERBOSE");
   ovr_opt.check = ovr_env_flag("HAKMEM_CHECK");
+  if (ovr_opt.check) atomic_store_explicit(&ovr_free_slow, true, memory_order_relaxed);
   ovr_opt.limit = ovr_parse_size(getenv("HAKMEM_LIMIT"));
   const char *e = getenv("HAKMEM_ON_ERROR");
   ovr_opt.on_error = OVR_ON_ERROR_ABORT;
@@ -247,7 +254,7 @@ static void ovr_check_failed(void *p) {
   ovr_error_handler(HAK_ERR_DOUBLE_FREE, msg, NULL);
 }
 
-static inline void ovr_free(void *p) {
+static OVR_NOINLINE void ovr_free_checked(void *p) {
   if (OVR_UNLIKELY(ovr_is_boot(p))) return;
   if (OVR_UNLIKELY(ovr_opt.check) && p != NULL && hak_usable_size(p) == 0) {
     ovr_check_failed(p);
@@ -256,9 +263,23 @@ static inline void ovr_free(void *p) {
   hak_free(p);
 }
 
+/* malloc and free are hak_malloc and hak_free behind one test each (a tail call, no frame). */
+static inline void ovr_free(void *p) {
+  if (OVR_UNLIKELY(atomic_load_explicit(&ovr_free_slow, memory_order_relaxed)))
+    ovr_free_checked(p);
+  else
+    hak_free(p);
+}
+
+static OVR_NOINLINE void *ovr_malloc_boot(size_t size) {
+  if (ovr_ready()) return hak_malloc(size);
+  return ovr_boot_alloc(16, size);
+}
+
 OVR_EXPORT void *malloc(size_t size) {
-  if (OVR_UNLIKELY(!ovr_ready())) return ovr_boot_alloc(16, size);
-  return hak_malloc(size);
+  if (OVR_LIKELY(atomic_load_explicit(&ovr_state, memory_order_acquire) == 2))
+    return hak_malloc(size);
+  return ovr_malloc_boot(size);
 }
 
 OVR_EXPORT void free(void *p) { ovr_free(p); }
@@ -365,12 +386,10 @@ OVR_EXPORT size_t malloc_usable_size(void *p) {
 }
 
 OVR_EXPORT void free_sized(void *p, size_t size) {
-  if (OVR_UNLIKELY(ovr_is_boot(p))) return;
-  if (OVR_UNLIKELY(ovr_opt.check)) {
-    ovr_free(p);
-    return;
-  }
-  hak_free_sized(p, size);
+  if (OVR_UNLIKELY(atomic_load_explicit(&ovr_free_slow, memory_order_relaxed)))
+    ovr_free_checked(p);
+  else
+    hak_free_sized(p, size);
 }
 
 OVR_EXPORT void free_aligned_sized(void *p, size_t alignment, size_t size) {

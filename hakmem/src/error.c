@@ -27,9 +27,9 @@ static void default_handler(int err, const char *msg, void *arg) {
 
 static _Atomic(hak_error_fn *) handler = default_handler;
 
-__thread const void *hak__pending_ptr;
-static __thread const char *pending_op, *pending_why;
-static __thread int pending_err;
+HAK_TLS const void *hak__pending_ptr;
+static HAK_TLS const char *pending_op, *pending_why;
+static HAK_TLS int pending_err;
 
 void hak__report_later(int err, const char *op, const void *p, const char *why) {
   if (hak__pending_ptr) return;
