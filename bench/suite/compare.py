@@ -100,13 +100,15 @@ def read_report(report):
     try:
         with open(report) as f:
             fields = dict(kv.split("=", 1) for kv in f.read().split())
-        return int(fields["maxrss_kib"]), float(fields["secs"])
+        return int(fields["maxrss_kib"]), float(fields["secs"]), float(fields["cpu"])
     except (OSError, KeyError, ValueError):
-        return 0, 0.0
+        return 0, 0.0, 0.0
 
 
 def run_measured(args, argv, alloc_path, timeout):
-    """Runs argv under the allocator; returns (exit status, wall seconds, peak RSS KiB, stdout, stderr)."""
+    """Runs argv under the allocator; returns (exit status, seconds, peak RSS KiB, stdout, stderr).
+    Seconds are CPU seconds (user + system, the process and its children) with --metric cpu, wall
+    seconds with --metric wall."""
     report = os.path.join(args.workdir, "rss_report.txt")
     if os.path.exists(report):
         os.unlink(report)
@@ -118,8 +120,8 @@ def run_measured(args, argv, alloc_path, timeout):
         proc.kill()
         out, err = proc.communicate()
         return ("timeout", 0.0, 0, out or "", err or "")
-    rss, secs = read_report(report)
-    return (proc.returncode, secs, rss, out or "", err or "")
+    rss, secs, cpu = read_report(report)
+    return (proc.returncode, cpu if args.metric == "cpu" else secs, rss, out or "", err or "")
 
 
 def run_micro(args, name, alloc_path):
@@ -131,7 +133,8 @@ def run_micro(args, name, alloc_path):
     for line in out.splitlines():
         if line.startswith("RESULT "):
             fields = dict(kv.split("=", 1) for kv in line.split()[1:])
-            return {"time": float(fields["secs"]), "rss": rss}, None
+            # wall: the workload's own timed section; cpu: the whole process's CPU time
+            return {"time": wall if args.metric == "cpu" else float(fields["secs"]), "rss": rss}, None
     return None, "no RESULT line"
 
 
@@ -240,12 +243,16 @@ def write_outputs(args, allocs, workloads, med, fails, out_dir):
     lines.append("")
     lines.append(f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}; "
                  f"{args.rounds} rounds, median per cell; threads = {args.threads}; scale = {args.scale}; "
+                 f"metric = {args.metric}; "
                  f"run on {time.strftime('%Y-%m-%d')}.")
     lines.append("")
     lines.append("Time ratio = allocator's median time / hakmem's median time (above 1.00: hakmem is faster). "
                  "RSS ratio = allocator's peak RSS / hakmem's (above 1.00: hakmem uses less). "
-                 "Times are the workload's own timed section (microbenchmarks), redis-server's busy time "
-                 "summed over redis-benchmark's tests, or gcc's wall time. Peak RSS comes from wait4() "
+                 + ("Times are CPU seconds (user + system) of the whole process (microbenchmarks, gcc and "
+                    "its children: `--metric cpu`, the default), " if args.metric == "cpu" else
+                    "Times are the workload's own timed section (microbenchmarks), gcc's wall time, ")
+                 + "and for redis the requests over redis-benchmark's rate summed over its tests. "
+                 "Peak RSS comes from wait4() "
                  "(redis: the server; gcc: the largest of gcc and its children).")
     lines.append("")
     hdr = "| workload | hakmem time | hakmem RSS | " + " | ".join(
@@ -362,6 +369,9 @@ def main():
     p.add_argument("--allocators", default=",".join(ALLOCATOR_ORDER),
                    help="comma-separated subset of: " + ",".join(ALLOCATOR_ORDER))
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--metric", choices=("cpu", "wall"), default="cpu",
+                   help="cpu (default): CPU seconds of the whole process, steadier on a shared "
+                        "machine; wall: the workload's own timed section (gcc: wall time)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--scale", type=float, default=1.0, help="multiplies each workload's amount of work")
     p.add_argument("--out-dir", default=None, help="default: <workspace>/docs")

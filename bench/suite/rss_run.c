@@ -1,9 +1,10 @@
 /*
-** rss_run.c: runs a command and reports its peak RSS and wall time, as the runner needs them.
+** rss_run.c: runs a command and reports its peak RSS, wall time and CPU time (user + system of
+** the command and the children it waited for), as the runner needs them.
 ** Usage: rss_run <report-file> <program> [args...]. The runner (Python) cannot measure a child's
 ** peak RSS itself: the kernel counts the pre-exec copy of the forking process, and Python's
 ** image is larger than most workloads. This small process forks instead, waits with wait4 and
-** writes "maxrss_kib=N secs=S status=X" to the report file. SIGTERM and SIGINT are passed on.
+** writes "maxrss_kib=N secs=S cpu=C status=X" to the report file. SIGTERM and SIGINT are passed on.
 */
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +48,9 @@ int main(int argc, char **argv) {
   double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
   FILE *f = fopen(argv[1], "w");
   if (f != NULL) {
-    fprintf(f, "maxrss_kib=%ld secs=%.6f status=%d\n", ru.ru_maxrss, secs,
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    fprintf(f, "maxrss_kib=%ld secs=%.6f cpu=%.6f status=%d\n", ru.ru_maxrss, secs, cpu,
             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     fclose(f);
   }

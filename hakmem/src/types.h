@@ -166,6 +166,10 @@ struct hak_heap_s {
   size_t peak_held;
   size_t limit;
   size_t dirty_slabs;
+  /* highest `held` in the current and the previous window of about a second: the dirty-slab
+  ** cap follows the recent peak, not the momentary holding (slab.c) */
+  size_t peak_cur, peak_prev;
+  uint64_t peak_window; /* CLOCK_MONOTONIC_COARSE second the current window started */
   /* counters of released slabs, freed caches and large blocks */
   uint64_t cls_allocs[HAK_CLASSES], cls_frees[HAK_CLASSES];
   uint64_t remote_pushed, remote_drained; /* of caches freed since */
