@@ -39,55 +39,8 @@ static void teardown(void) {
 TestSuite(ownership, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ** {======================================================================
-** actors: run a step on a thread of the test's choosing
+** steps that actors (test_util's ht_actor_t) run on a thread of the test's choosing
 ** ======================================================================= */
-
-typedef struct actor_s {
-  pthread_t th;
-  sem_t go, done;
-  void (*fn)(void *);
-  void *arg;
-  bool quit;
-} actor_t;
-
-static void wait_sem(sem_t *s) {
-  while (sem_wait(s) != 0) {
-  }
-}
-
-static void *actor_main(void *arg) {
-  actor_t *a = arg;
-  for (;;) {
-    wait_sem(&a->go);
-    if (a->quit) return NULL;
-    a->fn(a->arg);
-    sem_post(&a->done);
-  }
-}
-
-static void actor_start(actor_t *a) {
-  memset(a, 0, sizeof *a);
-  sem_init(&a->go, 0, 0);
-  sem_init(&a->done, 0, 0);
-  cr_assert_eq(pthread_create(&a->th, NULL, actor_main, a), 0);
-}
-
-/* Run fn(arg) on the actor's thread and wait until it returns. */
-static void actor_run(actor_t *a, void (*fn)(void *), void *arg) {
-  a->fn = fn;
-  a->arg = arg;
-  sem_post(&a->go);
-  wait_sem(&a->done);
-}
-
-/* The actor's thread exits (and with it its caches); returns once it is joined. */
-static void actor_exit(actor_t *a) {
-  a->quit = true;
-  sem_post(&a->go);
-  pthread_join(a->th, NULL);
-  sem_destroy(&a->go);
-  sem_destroy(&a->done);
-}
 
 /* One batch of blocks and what to do with it on some thread. */
 typedef struct batch_s {
@@ -180,28 +133,28 @@ Test(ownership, free_by_a_thread_that_also_allocates_is_remote_counted_at_once_a
   batch_t mine = {.heap = heap, .p = blocks(N), .n = N, .size = 64};
   batch_t theirs = {.heap = heap, .p = blocks(M), .n = M, .size = 64};
   alloc_here(&mine);
-  static actor_t b;
-  actor_start(&b);
-  actor_run(&b, do_alloc, &theirs);
+  static ht_actor_t b;
+  cr_assert(ht_actor_start(&b));
+  ht_actor_run(&b, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
   hak_heap_stats_t base = ht_stats(heap);
   cr_assert_eq(base.live_blocks, N + M);
-  actor_run(&b, do_free, &mine);
+  ht_actor_run(&b, do_free, &mine);
   expect_counted_when_pushed(heap, &base, &mine, "frees by a thread that also allocates");
-  actor_run(&b, do_post, NULL);
+  ht_actor_run(&b, do_post, NULL);
   cr_assert_eq(hak_heap_drain(heap), N, "the owner's drain must return every remote free");
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N);
   cr_assert_eq(s.free_count, N);
   cr_assert_eq(s.live_blocks, M);
   cr_assert_eq(hak_heap_drain(heap), 0, "a second drain finds an empty queue");
-  actor_run(&b, do_free, &theirs);
+  ht_actor_run(&b, do_free, &theirs);
   s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N, "the owner's own frees counted as remote");
   cr_assert_eq(s.free_count, N + M);
   cr_assert_eq(s.live_blocks, 0);
   cr_assert_eq(errlog.calls, 0, "%s", errlog.msg);
-  actor_exit(&b);
+  ht_actor_exit(&b);
   free(mine.p);
   free(theirs.p);
 }
@@ -213,11 +166,11 @@ Test(ownership, remote_frees_are_counted_once_by_the_owners_malloc_slow_path) {
   batch_t again = {.heap = heap, .p = blocks(N), .n = N, .size = 64};
   batch_t theirs = {.heap = heap, .p = &one, .n = 1, .size = 64};
   alloc_here(&mine);
-  static actor_t b;
-  actor_start(&b);
-  actor_run(&b, do_alloc, &theirs);
+  static ht_actor_t b;
+  cr_assert(ht_actor_start(&b));
+  ht_actor_run(&b, do_alloc, &theirs);
   hak_heap_stats_t base = ht_stats(heap);
-  actor_run(&b, do_free, &mine);
+  ht_actor_run(&b, do_free, &mine);
   expect_counted_when_pushed(heap, &base, &mine, "before the owner's slow path");
   /* More allocations than any refill batch: the bin runs dry and the slow path drains. */
   alloc_here(&again);
@@ -226,12 +179,12 @@ Test(ownership, remote_frees_are_counted_once_by_the_owners_malloc_slow_path) {
                s.remote_free_count);
   cr_assert_eq(s.live_blocks, N + 1);
   cr_assert_eq(hak_heap_drain(heap), 0, "the slow path left remote frees in the queue");
-  actor_run(&b, do_free, &theirs);
+  ht_actor_run(&b, do_free, &theirs);
   do_free(&again);
   s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N);
   cr_assert_eq(s.live_blocks, 0);
-  actor_exit(&b);
+  ht_actor_exit(&b);
   free(mine.p);
   free(again.p);
 }
@@ -240,10 +193,10 @@ Test(ownership, remote_frees_are_counted_by_the_owners_collect) {
   enum { N = 2000 };
   batch_t mine = {.heap = heap, .p = blocks(N), .n = N};
   alloc_here(&mine);
-  static actor_t b;
-  actor_start(&b);
+  static ht_actor_t b;
+  cr_assert(ht_actor_start(&b));
   hak_heap_stats_t base = ht_stats(heap);
-  actor_run(&b, do_free, &mine);
+  ht_actor_run(&b, do_free, &mine);
   expect_counted_when_pushed(heap, &base, &mine, "before the owner's collect");
   hak_heap_collect(heap, false);
   hak_heap_stats_t s = ht_stats(heap);
@@ -251,16 +204,16 @@ Test(ownership, remote_frees_are_counted_by_the_owners_collect) {
   cr_assert_eq(s.free_count, N);
   cr_assert_eq(s.live_blocks, 0);
   cr_assert_eq(s.live_bytes, 0);
-  actor_exit(&b);
+  ht_actor_exit(&b);
   free(mine.p);
 }
 
 Test(ownership, remote_frees_are_drained_when_the_owner_thread_exits) {
   enum { N = 2000 };
   batch_t theirs = {.heap = heap, .p = blocks(N), .n = N, .size = 48};
-  static actor_t a;
-  actor_start(&a);
-  actor_run(&a, do_alloc, &theirs);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
+  ht_actor_run(&a, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
   /* This thread uses the heap too: its frees of a's blocks are still remote. */
   void *here = hak_heap_malloc(heap, 48);
@@ -268,7 +221,7 @@ Test(ownership, remote_frees_are_drained_when_the_owner_thread_exits) {
   hak_heap_stats_t base = ht_stats(heap);
   do_free(&theirs);
   expect_counted_when_pushed(heap, &base, &theirs, "before the owner exits");
-  actor_exit(&a);
+  ht_actor_exit(&a);
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N, "the owner's exit drained %" PRIu64 " of %d",
                s.remote_free_count, N);
@@ -298,8 +251,8 @@ static uintptr_t shared_line(void **a, int na, void **b, int nb) {
 Test(ownership, live_blocks_of_two_threads_never_share_a_cache_line) {
   static const size_t sizes[] = {16, 24, 32, 40, 48, 56, 64};
   enum { N = 1200, STEP = 100 };
-  static actor_t b;
-  actor_start(&b);
+  static ht_actor_t b;
+  cr_assert(ht_actor_start(&b));
   for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
     hak_heap_t *h = hak_heap_create(NULL);
     cr_assert_not_null(h);
@@ -309,7 +262,7 @@ Test(ownership, live_blocks_of_two_threads_never_share_a_cache_line) {
       batch_t ba = {.heap = h, .p = pa + i, .n = STEP, .size = sizes[z]};
       batch_t bb = {.heap = h, .p = pb + i, .n = STEP, .size = sizes[z]};
       alloc_here(&ba);
-      actor_run(&b, do_alloc, &bb);
+      ht_actor_run(&b, do_alloc, &bb);
       cr_assert_eq(bb.failed, 0);
     }
     uintptr_t l = shared_line(pa, N, pb, N);
@@ -319,19 +272,19 @@ Test(ownership, live_blocks_of_two_threads_never_share_a_cache_line) {
     cr_assert_eq(s.live_blocks, 2 * N);
     batch_t fa = {.heap = h, .p = pa, .n = N}, fb = {.heap = h, .p = pb, .n = N};
     do_free(&fa);
-    actor_run(&b, do_free, &fb);
+    ht_actor_run(&b, do_free, &fb);
     free(pa);
     free(pb);
     hak_heap_destroy(h);
   }
-  actor_exit(&b);
+  ht_actor_exit(&b);
 }
 
 Test(ownership, blocks_freed_by_another_thread_are_not_reused_by_it_next_to_the_owners) {
   static const size_t sizes[] = {16, 32, 48, 64};
   enum { N = 2000, HALF = N / 2 };
-  static actor_t b;
-  actor_start(&b);
+  static ht_actor_t b;
+  cr_assert(ht_actor_start(&b));
   for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
     hak_heap_t *h = hak_heap_create(NULL);
     cr_assert_not_null(h);
@@ -346,8 +299,8 @@ Test(ownership, blocks_freed_by_another_thread_are_not_reused_by_it_next_to_the_
     }
     batch_t bg = {.heap = h, .p = given, .n = HALF};
     batch_t bb = {.heap = h, .p = pb, .n = N, .size = sizes[z]};
-    actor_run(&b, do_free, &bg);
-    actor_run(&b, do_alloc, &bb);
+    ht_actor_run(&b, do_free, &bg);
+    ht_actor_run(&b, do_alloc, &bb);
     cr_assert_eq(bb.failed, 0);
     uintptr_t l = shared_line(kept, HALF, pb, N);
     cr_assert_eq(l, 0,
@@ -368,7 +321,7 @@ Test(ownership, blocks_freed_by_another_thread_are_not_reused_by_it_next_to_the_
     batch_t fb = {.heap = h, .p = pb, .n = N};
     do_free(&fk);
     do_free(&fa2);
-    actor_run(&b, do_free, &fb);
+    ht_actor_run(&b, do_free, &fb);
     cr_assert_eq(errlog.calls, 0, "%s", errlog.msg);
     free(pa);
     free(kept);
@@ -377,7 +330,7 @@ Test(ownership, blocks_freed_by_another_thread_are_not_reused_by_it_next_to_the_
     free(pa2);
     hak_heap_destroy(h);
   }
-  actor_exit(&b);
+  ht_actor_exit(&b);
 }
 
 /* }====================================================================== */
@@ -397,11 +350,11 @@ Test(ownership, frees_into_slabs_of_an_exited_thread_work_and_collect_gives_all_
   enum { N = 3000 };
   size_t held_before = ht_stats(heap).held_bytes;
   batch_t theirs = {.heap = heap, .p = blocks(N), .n = N};
-  static actor_t t;
-  actor_start(&t);
-  actor_run(&t, do_alloc, &theirs);
+  static ht_actor_t t;
+  cr_assert(ht_actor_start(&t));
+  ht_actor_run(&t, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
-  actor_exit(&t);
+  ht_actor_exit(&t);
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.live_blocks, N, "blocks of the exited thread are still live");
   cr_assert_eq(s.alloc_count, N);
@@ -425,25 +378,25 @@ Test(ownership, remote_frees_pending_at_exit_are_drained_by_the_exit_and_the_res
   enum { N = 3000, HALF = N / 2 };
   size_t held_before = ht_stats(heap).held_bytes;
   batch_t theirs = {.heap = heap, .p = blocks(N), .n = N};
-  static actor_t t;
-  actor_start(&t);
-  actor_run(&t, do_alloc, &theirs);
+  static ht_actor_t t;
+  cr_assert(ht_actor_start(&t));
+  ht_actor_run(&t, do_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
   batch_t first = {.heap = heap, .p = theirs.p, .n = HALF};
   batch_t rest = {.heap = heap, .p = theirs.p + HALF, .n = N - HALF};
   hak_heap_stats_t base = ht_stats(heap);
   do_free(&first);
   expect_counted_when_pushed(heap, &base, &first, "before the owner exits");
-  actor_exit(&t);
+  ht_actor_exit(&t);
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, HALF, "the exit drained %" PRIu64 " of %d",
                s.remote_free_count, HALF);
   cr_assert_eq(s.live_blocks, N - HALF);
   /* The other half: frees into abandoned slabs, from a thread that never used the heap. */
-  static actor_t u;
-  actor_start(&u);
-  actor_run(&u, do_free, &rest);
-  actor_exit(&u);
+  static ht_actor_t u;
+  cr_assert(ht_actor_start(&u));
+  ht_actor_run(&u, do_free, &rest);
+  ht_actor_exit(&u);
   cr_assert_eq(errlog.calls, 0, "%s", errlog.msg);
   hak_heap_collect(heap, true);
   s = ht_stats(heap);
@@ -485,10 +438,10 @@ Test(ownership, threads_adopt_abandoned_slabs_so_generations_do_not_grow_the_hea
   gen_t g = {.heap = heap};
   size_t held2 = 0, rss2 = 0;
   for (int gen = 1; gen <= GENERATIONS; gen++) {
-    static actor_t t;
-    actor_start(&t);
-    actor_run(&t, generation, &g);
-    actor_exit(&t);
+    static ht_actor_t t;
+    cr_assert(ht_actor_start(&t));
+    ht_actor_run(&t, generation, &g);
+    ht_actor_exit(&t);
     cr_assert_eq(g.failed, 0);
     hak_heap_stats_t s = ht_stats(heap);
     if (gen == 2) {
@@ -595,9 +548,9 @@ Test(ownership, cross_thread_frees_of_hak_malloc_blocks_are_remote_in_the_defaul
   enum { N = 1500 };
   hak_heap_t *d = hak_default_heap();
   batch_t theirs = {.heap = d, .p = blocks(N), .n = N, .size = 48};
-  static actor_t t;
-  actor_start(&t);
-  actor_run(&t, do_default_alloc, &theirs);
+  static ht_actor_t t;
+  cr_assert(ht_actor_start(&t));
+  ht_actor_run(&t, do_default_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
   for (int i = 0; i < N; i++) cr_assert_eq(hak_heap_of(theirs.p[i]), d);
   void *here = hak_malloc(48);
@@ -605,12 +558,12 @@ Test(ownership, cross_thread_frees_of_hak_malloc_blocks_are_remote_in_the_defaul
   hak_heap_stats_t before = ht_stats(d);
   do_free(&theirs);
   expect_counted_when_pushed(d, &before, &theirs, "default heap, before the owner drains");
-  actor_run(&t, do_drain, &theirs);
+  ht_actor_run(&t, do_drain, &theirs);
   cr_assert_eq(theirs.drained, N, "the owner drained %zu of %d", theirs.drained, N);
   hak_heap_stats_t after = ht_stats(d);
   cr_assert_eq(after.remote_free_count - before.remote_free_count, N);
   cr_assert_eq(before.live_blocks - after.live_blocks, N);
-  actor_exit(&t);
+  ht_actor_exit(&t);
   hak_free(here);
   free(theirs.p);
 }
@@ -623,23 +576,23 @@ Test(ownership, frees_by_another_user_of_the_default_heap_are_remote_and_drained
   batch_t theirs = {.heap = d, .p = &one, .n = 1, .size = 100};
   do_default_alloc(&mine);
   cr_assert_eq(mine.failed, 0);
-  static actor_t t;
-  actor_start(&t);
-  actor_run(&t, do_default_alloc, &theirs);
+  static ht_actor_t t;
+  cr_assert(ht_actor_start(&t));
+  ht_actor_run(&t, do_default_alloc, &theirs);
   cr_assert_eq(theirs.failed, 0);
   hak_heap_stats_t before = ht_stats(d);
-  actor_run(&t, do_free, &mine);
+  ht_actor_run(&t, do_free, &mine);
   expect_counted_when_pushed(d, &before, &mine, "default heap, before the owner drains");
-  actor_run(&t, do_post, NULL);
+  ht_actor_run(&t, do_post, NULL);
   cr_assert_eq(hak_heap_drain(d), N);
   hak_heap_stats_t after = ht_stats(d);
   cr_assert_eq(after.remote_free_count - before.remote_free_count, N);
   cr_assert_eq(before.live_blocks - after.live_blocks, N);
-  actor_run(&t, do_free, &theirs);
+  ht_actor_run(&t, do_free, &theirs);
   after = ht_stats(d);
   cr_assert_eq(after.remote_free_count - before.remote_free_count, N,
                "a free by the owner counted as remote");
-  actor_exit(&t);
+  ht_actor_exit(&t);
   free(mine.p);
 }
 

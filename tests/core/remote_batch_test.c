@@ -40,53 +40,8 @@ static void teardown(void) {
 TestSuite(remote_batch, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ** {======================================================================
-** actor
+** steps that actors (test_util's ht_actor_t) run
 ** ======================================================================= */
-
-typedef struct actor_s {
-  pthread_t th;
-  sem_t go, done;
-  void (*fn)(void *);
-  void *arg;
-  bool quit;
-} actor_t;
-
-static void wait_sem(sem_t *s) {
-  while (sem_wait(s) != 0) {
-  }
-}
-
-static void *actor_main(void *arg) {
-  actor_t *a = arg;
-  for (;;) {
-    wait_sem(&a->go);
-    if (a->quit) return NULL;
-    a->fn(a->arg);
-    sem_post(&a->done);
-  }
-}
-
-static void actor_start(actor_t *a) {
-  memset(a, 0, sizeof *a);
-  sem_init(&a->go, 0, 0);
-  sem_init(&a->done, 0, 0);
-  cr_assert_eq(pthread_create(&a->th, NULL, actor_main, a), 0);
-}
-
-static void actor_run(actor_t *a, void (*fn)(void *), void *arg) {
-  a->fn = fn;
-  a->arg = arg;
-  sem_post(&a->go);
-  wait_sem(&a->done);
-}
-
-static void actor_exit(actor_t *a) {
-  a->quit = true;
-  sem_post(&a->go);
-  pthread_join(a->th, NULL);
-  sem_destroy(&a->go);
-  sem_destroy(&a->done);
-}
 
 typedef struct frees_s {
   void **p;
@@ -132,14 +87,14 @@ Test(remote_batch, n_frees_to_one_owner_are_posted_in_ceil_n_over_64_posts) {
   void **p = alloc_n(heap, N, 48);
   atomic_store(&notified, 0);
   hak_heap_set_remote_notify(heap, on_remote, NULL);
-  static actor_t a;
-  actor_start(&a);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
   /* One free at a time, the owner draining after each: a drain finds a post's blocks. */
   int posts = 0;
   size_t drained = 0;
   for (int i = 0; i < N; i++) {
     frees_t one = {.p = &p[i], .n = 1};
-    actor_run(&a, do_free, &one);
+    ht_actor_run(&a, do_free, &one);
     size_t d = hak_heap_drain(heap);
     if (d) {
       cr_assert_eq(d, BATCH, "free %d: a post of %zu blocks, want a full batch", i, d);
@@ -150,10 +105,10 @@ Test(remote_batch, n_frees_to_one_owner_are_posted_in_ceil_n_over_64_posts) {
   }
   cr_assert_eq(posts, N / BATCH);
   cr_assert_eq(atomic_load(&notified), N / BATCH, "one notification per post into an empty queue");
-  actor_run(&a, do_post, NULL);
+  ht_actor_run(&a, do_post, NULL);
   cr_assert_eq(hak_heap_drain(heap), N % BATCH, "the last, partial batch");
   cr_assert_eq(atomic_load(&notified), (N + BATCH - 1) / BATCH);
-  actor_run(&a, do_post, NULL);
+  ht_actor_run(&a, do_post, NULL);
   cr_assert_eq(hak_heap_drain(heap), 0, "a second post posts nothing");
   cr_assert_eq(atomic_load(&notified), (N + BATCH - 1) / BATCH);
   hak_heap_set_remote_notify(heap, NULL, NULL);
@@ -161,7 +116,7 @@ Test(remote_batch, n_frees_to_one_owner_are_posted_in_ceil_n_over_64_posts) {
   cr_assert_eq(s.remote_free_count, N);
   cr_assert_eq(s.live_blocks, 0);
   cr_assert_eq(errlog.calls, 0, "%s", errlog.msg);
-  actor_exit(&a);
+  ht_actor_exit(&a);
   free(p);
 }
 
@@ -170,17 +125,17 @@ Test(remote_batch, pending_frees_count_at_once_but_drain_only_after_the_post) {
   void **p = alloc_n(heap, N, 100);
   size_t usable = hak_usable_size(p[0]);
   hak_heap_stats_t base = ht_stats(heap);
-  static actor_t a;
-  actor_start(&a);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
   frees_t f = {.p = p, .n = N};
-  actor_run(&a, do_free, &f);
+  ht_actor_run(&a, do_free, &f);
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, base.remote_free_count + N);
   cr_assert_eq(s.free_count, base.free_count + N);
   cr_assert_eq(s.live_blocks, base.live_blocks - N);
   cr_assert_eq(s.live_bytes, base.live_bytes - N * usable);
   cr_assert_eq(hak_heap_drain(heap), 0, "the owner drained blocks that were not posted");
-  actor_run(&a, do_post, NULL);
+  ht_actor_run(&a, do_post, NULL);
   cr_assert_eq(hak_heap_drain(heap), N);
   hak_heap_stats_t after = ht_stats(heap);
   cr_assert_eq(after.remote_free_count, s.remote_free_count, "a post counted the frees again");
@@ -189,35 +144,35 @@ Test(remote_batch, pending_frees_count_at_once_but_drain_only_after_the_post) {
   cr_assert_eq(after.live_bytes, s.live_bytes);
   cr_assert_eq(after.live_blocks, 0);
   cr_assert_eq(after.live_bytes, 0);
-  actor_exit(&a);
+  ht_actor_exit(&a);
   free(p);
 }
 
 Test(remote_batch, a_free_to_another_owner_posts_the_batch) {
   enum { N = 10 };
   void **mine = alloc_n(heap, N, 64);
-  static actor_t a, b;
-  actor_start(&a);
-  actor_start(&b);
+  static ht_actor_t a, b;
+  cr_assert(ht_actor_start(&a));
+  cr_assert(ht_actor_start(&b));
   void *theirs = NULL;
-  actor_run(&b, do_alloc_one, &theirs); /* b owns one block of the heap */
+  ht_actor_run(&b, do_alloc_one, &theirs); /* b owns one block of the heap */
   cr_assert_not_null(theirs);
   frees_t f = {.p = mine, .n = N};
-  actor_run(&a, do_free, &f);
+  ht_actor_run(&a, do_free, &f);
   cr_assert_eq(hak_heap_drain(heap), 0);
   frees_t other = {.p = &theirs, .n = 1};
-  actor_run(&a, do_free, &other);
+  ht_actor_run(&a, do_free, &other);
   cr_assert_eq(hak_heap_drain(heap), N, "switching owners posted the old batch");
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N + 1);
   cr_assert_eq(s.live_blocks, 0);
   size_t drained = 0;
-  actor_run(&b, do_drain, &drained);
+  ht_actor_run(&b, do_drain, &drained);
   cr_assert_eq(drained, 0, "b's block is still in a's batch");
-  actor_exit(&a); /* posts it */
-  actor_run(&b, do_drain, &drained);
+  ht_actor_exit(&a); /* posts it */
+  ht_actor_run(&b, do_drain, &drained);
   cr_assert_eq(drained, 1);
-  actor_exit(&b);
+  ht_actor_exit(&b);
   free(mine);
 }
 
@@ -226,13 +181,13 @@ Test(remote_batch, thread_exit_posts_the_batch_of_a_thread_that_never_allocated)
   void **p = alloc_n(heap, N, 64);
   atomic_store(&notified, 0);
   hak_heap_set_remote_notify(heap, on_remote, NULL);
-  static actor_t a;
-  actor_start(&a);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
   frees_t f = {.p = p, .n = N};
-  actor_run(&a, do_free, &f);
+  ht_actor_run(&a, do_free, &f);
   cr_assert_eq(atomic_load(&notified), 0);
   cr_assert_eq(hak_heap_drain(heap), 0);
-  actor_exit(&a);
+  ht_actor_exit(&a);
   cr_assert_eq(atomic_load(&notified), 1);
   cr_assert_eq(hak_heap_drain(heap), N, "the exit posted the batch");
   hak_heap_set_remote_notify(heap, NULL, NULL);
@@ -245,12 +200,12 @@ Test(remote_batch, thread_exit_posts_the_batch_of_a_thread_that_never_allocated)
 Test(remote_batch, a_second_free_of_a_batched_block_is_a_double_free) {
   enum { N = 5 };
   void **p = alloc_n(heap, N, 64);
-  static actor_t a;
-  actor_start(&a);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
   frees_t f = {.p = p, .n = N};
-  actor_run(&a, do_free, &f);
+  ht_actor_run(&a, do_free, &f);
   frees_t again = {.p = &p[2], .n = 1};
-  actor_run(&a, do_free, &again);
+  ht_actor_run(&a, do_free, &again);
   cr_assert_eq(errlog.calls, 1, "the freeing thread's second free was not reported");
   cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE);
   cr_assert(ht_msg_names_pointer(errlog.msg, p[2]), "%s", errlog.msg);
@@ -261,12 +216,12 @@ Test(remote_batch, a_second_free_of_a_batched_block_is_a_double_free) {
   hak_heap_stats_t s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N, "a reported double free was counted");
   cr_assert_eq(s.live_blocks, 0);
-  actor_run(&a, do_post, NULL);
+  ht_actor_run(&a, do_post, NULL);
   cr_assert_eq(hak_heap_drain(heap), N, "the batch kept each block once");
   s = ht_stats(heap);
   cr_assert_eq(s.remote_free_count, N);
   cr_assert_eq(s.live_blocks, 0);
-  actor_exit(&a);
+  ht_actor_exit(&a);
   free(p);
 }
 
@@ -276,10 +231,10 @@ Test(remote_batch, a_batch_pending_when_its_heap_is_destroyed_is_discarded_and_t
   cr_assert_not_null(h2);
   void **p = alloc_n(h2, N, 64);
   hak_heap_set_remote_notify(h2, on_remote, NULL);
-  static actor_t a;
-  actor_start(&a);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
   frees_t f = {.p = p, .n = N};
-  actor_run(&a, do_free, &f);
+  ht_actor_run(&a, do_free, &f);
   hak_heap_destroy(h2); /* its caches are freed; a's batch pointed at one */
   /* A new heap and its cache take the freed metadata back (the pool reuses it first). */
   hak_heap_t *h3 = hak_heap_create(NULL);
@@ -290,8 +245,8 @@ Test(remote_batch, a_batch_pending_when_its_heap_is_destroyed_is_discarded_and_t
   void *q = hak_heap_malloc(heap, 64);
   cr_assert_not_null(q);
   frees_t one = {.p = &q, .n = 1};
-  actor_run(&a, do_free, &one);
-  actor_run(&a, do_post, NULL);
+  ht_actor_run(&a, do_free, &one);
+  ht_actor_run(&a, do_post, NULL);
   cr_assert_eq(hak_heap_drain(h3), 0, "a batch of the destroyed heap reached a new cache");
   cr_assert_eq(hak_heap_drain(heap), 1);
   hak_free(r);
@@ -303,7 +258,7 @@ Test(remote_batch, a_batch_pending_when_its_heap_is_destroyed_is_discarded_and_t
   cr_assert_eq(s.remote_free_count, 1);
   cr_assert_eq(s.live_blocks, 0);
   cr_assert_eq(errlog.calls, 0, "%s", errlog.msg);
-  actor_exit(&a);
+  ht_actor_exit(&a);
   free(p);
 }
 
@@ -312,13 +267,13 @@ Test(remote_batch, a_batch_pending_when_its_heap_is_reset_counts_as_reset_counts
   hak_heap_t *h2 = hak_heap_create(NULL);
   cr_assert_not_null(h2);
   void **p = alloc_n(h2, N + Q, 64);
-  static actor_t a;
-  actor_start(&a);
+  static ht_actor_t a;
+  cr_assert(ht_actor_start(&a));
   frees_t posted = {.p = p, .n = Q};
-  actor_run(&a, do_free, &posted);
-  actor_run(&a, do_post, NULL); /* Q queued at the owner */
+  ht_actor_run(&a, do_free, &posted);
+  ht_actor_run(&a, do_post, NULL); /* Q queued at the owner */
   frees_t f = {.p = p + Q, .n = N};
-  actor_run(&a, do_free, &f); /* N batched */
+  ht_actor_run(&a, do_free, &f); /* N batched */
   hak_heap_stats_t s = ht_stats(h2);
   cr_assert_eq(s.remote_free_count, N + Q);
   cr_assert_eq(s.live_blocks, 0);
@@ -335,8 +290,8 @@ Test(remote_batch, a_batch_pending_when_its_heap_is_reset_counts_as_reset_counts
   void *r = hak_heap_malloc(h2, 64);
   cr_assert_not_null(r);
   frees_t one = {.p = &r, .n = 1};
-  actor_run(&a, do_free, &one);
-  actor_run(&a, do_post, NULL);
+  ht_actor_run(&a, do_free, &one);
+  ht_actor_run(&a, do_post, NULL);
   cr_assert_eq(hak_heap_drain(h2), 1);
   hak_heap_collect(h2, true);
   s = ht_stats(h2);
@@ -344,7 +299,7 @@ Test(remote_batch, a_batch_pending_when_its_heap_is_reset_counts_as_reset_counts
   cr_assert_eq(s.live_blocks, 0);
   cr_assert_eq(s.live_bytes, 0);
   cr_assert_eq(errlog.calls, 0, "%s", errlog.msg);
-  actor_exit(&a);
+  ht_actor_exit(&a);
   hak_heap_destroy(h2);
   free(p);
 }

@@ -143,3 +143,42 @@ uintptr_t ht_shared_line(void **const *sets, const int *counts, int nsets, int *
   free(lines);
   return found;
 }
+
+/* ---- actors ---- */
+
+static void wait_sem(sem_t *s) {
+  while (sem_wait(s) != 0) {
+  }
+}
+
+static void *actor_main(void *arg) {
+  ht_actor_t *a = arg;
+  for (;;) {
+    wait_sem(&a->go);
+    if (a->quit) return NULL;
+    a->fn(a->arg);
+    sem_post(&a->done);
+  }
+}
+
+bool ht_actor_start(ht_actor_t *a) {
+  memset(a, 0, sizeof *a);
+  sem_init(&a->go, 0, 0);
+  sem_init(&a->done, 0, 0);
+  return pthread_create(&a->th, NULL, actor_main, a) == 0;
+}
+
+void ht_actor_run(ht_actor_t *a, void (*fn)(void *), void *arg) {
+  a->fn = fn;
+  a->arg = arg;
+  sem_post(&a->go);
+  wait_sem(&a->done);
+}
+
+void ht_actor_exit(ht_actor_t *a) {
+  a->quit = true;
+  sem_post(&a->go);
+  pthread_join(a->th, NULL);
+  sem_destroy(&a->go);
+  sem_destroy(&a->done);
+}

@@ -1,13 +1,16 @@
 /*
 ** Helpers shared by the hakmem core black-box tests: an error handler that records what it is
 ** told, uniform byte patterns that detect overlap and stray writes, RSS from /proc/self/statm,
-** a probe that checks a heap is still fully usable, and a check for cache lines shared between
-** blocks of different threads. Public header only.
+** a probe that checks a heap is still fully usable, a check for cache lines shared between
+** blocks of different threads, and actors (threads that run a test's steps on demand). Public
+** header only.
 */
 #ifndef HAK_TEST_UTIL_H
 #define HAK_TEST_UTIL_H
 
 #include <hakmem.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,5 +59,22 @@ hak_heap_stats_t ht_stats(hak_heap_t *heap);
 ** (their indexes in *who_a, *who_b), or 0 when there is none. */
 uintptr_t ht_shared_line(void **const *sets, const int *counts, int nsets, int *who_a,
                          int *who_b);
+
+/* An actor: a thread that runs one step at a time, each on a test's request, and stays alive
+** (with its thread caches) between steps. */
+typedef struct ht_actor_s {
+  pthread_t th;
+  sem_t go, done;
+  void (*fn)(void *);
+  void *arg;
+  bool quit;
+} ht_actor_t;
+
+/* Start the actor's thread; false if it could not be created. */
+bool ht_actor_start(ht_actor_t *a);
+/* Run fn(arg) on the actor's thread and wait until it returns. */
+void ht_actor_run(ht_actor_t *a, void (*fn)(void *), void *arg);
+/* The actor's thread exits (and with it its caches); returns once it is joined. */
+void ht_actor_exit(ht_actor_t *a);
 
 #endif
