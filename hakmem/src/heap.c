@@ -151,16 +151,16 @@ static bool refuse_default(hak_heap_t *h, const char *op) {
   return true;
 }
 
-/* hak__tc_lock held: wait until no exiting or flushing thread is settling a cache of h (they
-** hold no global lock meanwhile, and raise `settling` only under hak__tc_lock). */
-static void wait_settled(hak_heap_t *h) {
-  while (atomic_load_explicit(&h->settling, memory_order_acquire)) sched_yield();
+/* Wait until c is 0: a count of other threads' operations on a heap that must end before the
+** heap changes (settling caches, running notify hooks). */
+static void wait_zero(_Atomic uint32_t *c) {
+  while (atomic_load_explicit(c, memory_order_acquire)) sched_yield();
 }
 
 void hak_heap_destroy(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_destroy")) return;
   hak__tc_lock_acquire();
-  wait_settled(h);
+  wait_zero(&h->settling); /* exiting or flushing threads raise it only under hak__tc_lock */
   hak__rbatch_discard(h, false); /* before its caches go: batches point at them */
   hak__tcache_free_all(h);
   if (h->slot != HAK_NO_SLOT) {
@@ -173,7 +173,7 @@ void hak_heap_destroy(hak_heap_t *h) {
   hak__tc_lock_release();
   atomic_store_explicit(&h->notify_fn, NULL, memory_order_release);
   /* A post of another thread may still be calling h's hook (it posted before the discard). */
-  while (atomic_load_explicit(&h->notify_busy, memory_order_acquire)) sched_yield();
+  wait_zero(&h->notify_busy);
   hak__large_release_heap(h, HAK_LARGE_DESTROYED);
   release_chain(h->ss_list, false); /* h is private to the caller now */
   h->ss_list = NULL;
@@ -189,7 +189,7 @@ void hak_heap_reset(hak_heap_t *h) {
   HAK_TRACK_HEAP_GONE(h);
   HAK_TRACK_HEAP_NEW(h);
   hak__tc_lock_acquire();
-  wait_settled(h);
+  wait_zero(&h->settling); /* exiting or flushing threads raise it only under hak__tc_lock */
   hak__rbatch_discard(h, true); /* counted pushed; reset_all counts them drained */
   pthread_mutex_lock(&h->lock);
   hak__tcache_reset_all(h); /* caches stay attached, owning nothing */

@@ -37,6 +37,11 @@ HAK_INLINE void hak__slab_arm(hak__slab_t *s, uint64_t at) {
   HAK_OWNED_SET(s->left, at - f);
 }
 
+/* Owner: s is (or becomes) its class's current slab, never released when it empties. */
+HAK_INLINE void hak__slab_arm_current(hak__slab_t *s) {
+  hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
+}
+
 /* Errors found while the heap lock was held are reported once it is released. */
 HAK_INLINE void hak__heap_unlock(hak_heap_t *h) {
   pthread_mutex_unlock(&h->lock);

@@ -96,7 +96,7 @@ static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
     s->prev->next = s->next;
   } else {
     set_cur(tc, s->cls, s->next ? s->next : &hak__slab_none);
-    if (s->next) hak__slab_arm(s->next, hak__slab_frees(s->next) + HAK_ARM_FAR);
+    if (s->next) hak__slab_arm_current(s->next);
   }
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
@@ -113,7 +113,7 @@ static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
   s->next = NULL;
   if (tc->cur[c] == &hak__slab_none) {
     s->prev = NULL;
-    hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
+    hak__slab_arm_current(s);
     set_cur(tc, c, s);
     tc->last[c] = s;
     return;
@@ -231,7 +231,7 @@ static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
 
 static void release(hak__tcache_t *tc, hak__slab_t *s) {
   if (s->broken || !slab_list_ok(tc, s)) { /* its counts are off: keep it, leaked */
-    hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
+    hak__slab_arm_current(s);
     return;
   }
   class_unlink(tc, s);
@@ -249,7 +249,7 @@ static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
     full_unlink(tc, s);
     class_insert(tc, s);
   } else if (tc->cur[s->cls] == s) {
-    hak__slab_arm(s, hak__slab_frees(s) + HAK_ARM_FAR);
+    hak__slab_arm_current(s);
   }
   if (tc->cur[s->cls] != s && slab_empty(s)) release(tc, s);
 }
