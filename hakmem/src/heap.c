@@ -98,7 +98,7 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
       slot_hint = w;
     }
   }
-  h->slot_off = (uintptr_t)h->slot * sizeof(hak__tls_ent_t);
+  h->slot_off = (uintptr_t)h->slot * sizeof(hak__tcache_t *);
   h->live_prev = NULL;
   h->live_next = live_heaps;
   if (live_heaps) live_heaps->live_prev = h;

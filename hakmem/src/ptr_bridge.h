@@ -56,19 +56,42 @@ HAK_INLINE void *hak__base_to_user(hak__base_t b) { return b.blk; }
 */
 void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc);
 
+/*
+** The block-boundary test, one multiply and one compare. With div = floor(2^64 / bs) + 1 and
+** eps = bs * div mod 2^64 (1 <= eps <= bs), an offset o < 2^32 gives
+**     o * div mod 2^64 == k * eps            when o == k * bs,
+**     o * div mod 2^64 >= div                otherwise
+** (Lemire, Kaser and Kurz, "Faster remainder by direct computation"; for a power-of-two bs the
+** + 1 makes eps == bs instead of 0). So with bound = carved * eps, which stays below div since
+** carved * eps <= HAK_SLAB_SIZE, `o * div mod 2^64 < bound` holds exactly for the starts of the
+** carved blocks. tests/core/boundary_test checks every offset of every class.
+*/
+HAK_INLINE uint64_t hak__slab_div(uint32_t block_size) {
+  return UINT64_MAX / block_size + 1 + ((block_size & (block_size - 1)) == 0);
+}
+HAK_INLINE uint64_t hak__slab_bound(const hak__slab_t *s, uint32_t carved) {
+  return (uint64_t)carved * ((uint64_t)s->block_size * s->div);
+}
+
+/* The owner raises `bound` (release store) while other threads validate frees against it. It is
+** read as the superslab map is (registry.h): a plain load outside TSan builds, which folds into
+** the compare; an aligned 8-byte load cannot tear, and a reader racing with a carve gets the
+** old or the new bound, either right for a block it was handed (its carve came before). */
+HAK_INLINE uint64_t hak__slab_bound_peek(const hak__slab_t *s) {
+#ifdef HAK_TSAN
+  return atomic_load_explicit(&s->bound, memory_order_relaxed);
+#else
+  return *(const uint64_t *)&s->bound;
+#endif
+}
+
 /* A carved block of an assigned slab of superslab ss: its slab, with its base; NULL for
-** anything else. The boundary test is one multiply (o is a multiple of the block size iff
-** o * div < div, div = ceil(2^64 / block_size): Lemire, Kaser and Kurz, "Faster remainder by
-** direct computation", for 32-bit o; tests/core/boundary_test checks every offset of every
-** class). Unassigned slabs and the metadata slab have div == limit == 0, so both tests reject
-** them. */
+** anything else. Unassigned slabs and the metadata slab have div == bound == 0, so nothing
+** passes. */
 HAK_INLINE hak__slab_t *hak__slab_check(hak__superslab_t *ss, hak__uptr_t u, hak__base_t *base) {
   hak__slab_t *slab = &ss->slabs[(u.addr & HAK_SS_MASK) >> HAK_SLAB_SHIFT];
   uint64_t in = (uint32_t)(u.addr & (HAK_SLAB_SIZE - 1));
-  /* the bound first: `in` is dead after the multiply, so it needs no copy */
-  if (HAK_UNLIKELY(in >= atomic_load_explicit(&slab->limit, memory_order_relaxed) ||
-                   in * slab->div >= slab->div))
-    return NULL;
+  if (HAK_UNLIKELY(in * slab->div >= hak__slab_bound_peek(slab))) return NULL;
   *base = (hak__base_t){ (hak__block_t *)u.addr };
   return slab;
 }

@@ -116,10 +116,10 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   s->owner = tc;
   atomic_store_explicit(&s->owner_tid, tc->thread, memory_order_relaxed);
   s->block_size = bs;
-  s->div = UINT64_MAX / bs + 1;
+  s->div = hak__slab_div(bs);
   s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
   s->carved = 0;
-  atomic_store_explicit(&s->limit, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->cls = (uint8_t)cls;
   s->state = HAK_SLAB_AVAIL;
   s->next = s->prev = NULL;
@@ -141,7 +141,7 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
   s->free = NULL;
   s->owner = NULL;
   atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->limit, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->carved = 0;
   s->block_size = 0;
   s->div = 0;
@@ -237,7 +237,7 @@ uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s) {
 #endif
   s->free = head;
   s->carved = carved + n;
-  atomic_store_explicit(&s->limit, (carved + n) * s->block_size, memory_order_release);
+  atomic_store_explicit(&s->bound, hak__slab_bound(s, carved + n), memory_order_release);
   return n;
 }
 

@@ -22,7 +22,7 @@ static void clear_slab(hak__slab_t *s) {
   s->owner = NULL;
   s->block_size = s->capacity = s->carved = 0;
   s->div = 0;
-  atomic_store_explicit(&s->limit, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->cls = HAK_SLAB_UNUSED;
   s->state = HAK_SLAB_AVAIL;
   s->decommitting = 0;

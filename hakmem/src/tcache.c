@@ -14,9 +14,9 @@
 #include "slab.h"
 
 #define TLS_TAB_BYTES \
-  (((HAK_TLS_MAX_SLOTS + 1) * sizeof(hak__tls_ent_t) + 4095) & ~(size_t)4095)
-static hak__tls_ent_t tls_zero[HAK_TLS_MAX_SLOTS + 1]; /* never written */
-HAK_TLS hak__tls_ent_t *hak__tls_tab = tls_zero;
+  (((HAK_TLS_MAX_SLOTS + 1) * sizeof(hak__tcache_t *) + 4095) & ~(size_t)4095)
+static hak__tcache_t *tls_zero[HAK_TLS_MAX_SLOTS + 1]; /* never written */
+HAK_TLS hak__tcache_t **hak__tls_tab = tls_zero;
 static HAK_TLS hak__tcache_t *tls_list; /* caches this thread owns (hak__tc_lock) */
 
 hak__slab_t hak__slab_none; /* free == NULL forever: malloc of an empty class goes slow */
@@ -45,10 +45,10 @@ hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h) {
 
 /* The TLS entry for slot, mapping the thread's table on first use; NULL for HAK_NO_SLOT or
 ** when no memory is left. */
-static hak__tls_ent_t *tls_entry(uint32_t slot) {
+static hak__tcache_t **tls_entry(uint32_t slot) {
   if (slot >= HAK_TLS_MAX_SLOTS) return NULL;
   if (hak__tls_tab == tls_zero) {
-    hak__tls_ent_t *t = hak__os_map_aligned(TLS_TAB_BYTES, 4096);
+    hak__tcache_t **t = hak__os_map_aligned(TLS_TAB_BYTES, 4096);
     if (!t) return NULL;
     hak__tls_tab = t;
   }
@@ -56,7 +56,7 @@ static hak__tls_ent_t *tls_entry(uint32_t slot) {
 }
 
 static void tls_free_tab(void) {
-  hak__tls_ent_t *t = hak__tls_tab;
+  hak__tcache_t **t = hak__tls_tab;
   hak__tls_tab = tls_zero;
   if (t != tls_zero) hak__os_unmap(t, TLS_TAB_BYTES);
 }
@@ -159,7 +159,7 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   hak__tcache_t *tc = hak__tcache_find(h);
   if (tc) return tc;
   hak__tcache_exit_arm();
-  hak__tls_ent_t *ent = tls_entry(h->slot);
+  hak__tcache_t **ent = tls_entry(h->slot);
   if (!ent && h->slot != HAK_NO_SLOT) {
     errno = ENOMEM;
     return NULL;
@@ -200,11 +200,9 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   if (tls_list) tls_list->thr_prev = tc;
   tls_list = tc;
   tc->thr_head = &tls_list;
+  tc->tls_ent = ent;
+  if (ent) *ent = tc;
   hak__tc_lock_release();
-  if (ent) {
-    ent->tc = tc;
-    ent->id = h->id;
-  }
   return tc;
 }
 
@@ -343,7 +341,10 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
 
 /* ---- heap side ---- */
 
+/* tc leaves its thread: off the thread's list, out of its TLS table. */
 static void thr_unlink(hak__tcache_t *tc) {
+  if (tc->tls_ent) *tc->tls_ent = NULL;
+  tc->tls_ent = NULL;
   if (!tc->thr_head) return;
   if (tc->thr_prev) tc->thr_prev->thr_next = tc->thr_next;
   else *tc->thr_head = tc->thr_next;
@@ -432,6 +433,7 @@ void hak__tcache_fork_child(hak_heap_t *h) {
     set_owner_tid(tc, 0);
     tc->thread = 0;
     tc->thr_head = NULL; /* its thread is gone with the parent's other threads */
+    tc->tls_ent = NULL;  /* and so is its table (inherited, never used) */
     tc->thr_next = tc->thr_prev = NULL;
     tc->idle_next = atomic_load_explicit(&h->idle, memory_order_relaxed);
     atomic_store_explicit(&h->idle, tc, memory_order_relaxed);

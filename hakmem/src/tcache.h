@@ -13,15 +13,10 @@
 #include "ptr_bridge.h"
 #include "types.h"
 
-/* A TLS table entry: the cache of the heap with this id. A stale entry (heap destroyed, slot
-** reused) has an id no live heap has. 16 bytes: one load pair on the fast path. */
-typedef struct {
-  uint64_t id;
-  hak__tcache_t *tc;
-} hak__tls_ent_t;
-
-/* The calling thread's table: HAK_TLS_MAX_SLOTS + 1 entries, or the shared zero table. */
-extern HAK_HIDDEN HAK_TLS hak__tls_ent_t *hak__tls_tab;
+/* The calling thread's table: HAK_TLS_MAX_SLOTS + 1 entries, or the shared zero table. Entry
+** `slot` is this thread's cache for the heap in that slot, or NULL. An entry never outlives its
+** cache: the cache clears it when it leaves the thread (destroy, thread exit: thr_unlink). */
+extern HAK_HIDDEN HAK_TLS hak__tcache_t **hak__tls_tab;
 
 /* The slab every empty class of a cache points at: nothing to hand out, never freed into. */
 extern HAK_HIDDEN hak__slab_t hak__slab_none;
@@ -29,14 +24,9 @@ extern HAK_HIDDEN hak__slab_t hak__slab_none;
 hak__tcache_t *hak__tcache_find_slow(hak_heap_t *h);
 
 /* This thread's cache for h if its TLS entry has one (never calls out: fast paths use it and
-** go slow on NULL), else NULL. Four loads: the table pointer, the heap's offset and id, the
-** entry. */
+** go slow on NULL), else NULL. Three loads: the table pointer, the heap's offset, the entry. */
 HAK_INLINE hak__tcache_t *hak__tcache_peek(hak_heap_t *h) {
-  const hak__tls_ent_t *e = (const hak__tls_ent_t *)((char *)hak__tls_tab + h->slot_off);
-  if (HAK_UNLIKELY(e->id != h->id)) return NULL;
-  hak__tcache_t *tc = e->tc;
-  if (tc == NULL) __builtin_unreachable(); /* an entry's id is set after its cache */
-  return tc;
+  return *(hak__tcache_t *const *)((const char *)hak__tls_tab + h->slot_off);
 }
 
 /* This thread's cache for h, or NULL (heaps without a slot: the thread's list). */

@@ -25,15 +25,15 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 
 /*
 ** Slab metadata, 128 bytes in slab 0 of its superslab; the first line holds everything the
-** fast paths touch. A slab is either unassigned (cls == HAK_SLAB_UNUSED, limit == div == 0: the
+** fast paths touch. A slab is either unassigned (cls == HAK_SLAB_UNUSED, bound == div == 0: the
 ** heap's, under heap->lock) or owned by exactly one thread cache (`owner`) until every block
 ** it handed out has come back. Who touches what:
 **  - owner thread only, no atomics: free, left, armed, carved, next/prev, state, and the writes
-**    of allocs (HAK_OWNED_*: stats read allocs, left and armed) and limit (atomic: freeing
+**    of allocs (HAK_OWNED_*: stats read allocs, left and armed) and bound (atomic: freeing
 **    threads read it);
 **  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size, div,
 **    capacity; owner_tid changes only when the owner cache is abandoned or adopted;
-**  - any thread reads owner_tid, div and limit to validate a free.
+**  - any thread reads owner_tid, div and bound to validate a free.
 ** Counting without a free counter: a free decrements `left`, and the owner's slow path runs
 ** when it reaches 0 (one decrement and one branch on the fast path). `armed` is the number of
 ** frees at which `left` reaches 0, so
@@ -47,14 +47,15 @@ struct hak__slab_s {
   uint64_t allocs;             /* blocks handed out since assignment (HAK_OWNED_*) */
   uint64_t left;               /* frees until the owner's slow path runs; > 0 while assigned */
   _Atomic uintptr_t owner_tid; /* thread pointer of the owning thread; 0 while abandoned */
-  uint64_t div;                /* ceil(2^64 / block_size): o is a block offset iff o*div < div */
-  _Atomic uint32_t limit;      /* carved * block_size: offsets at or past it were never handed out */
-  uint32_t block_size;
+  uint64_t div;                /* floor(2^64 / block_size) + 1 (ptr_bridge.h: the boundary test) */
+  _Atomic uint64_t bound;      /* carved * (block_size * div mod 2^64): o is a carved block start
+                                  iff o * div mod 2^64 < bound */
   hak__tcache_t *owner;
   uint64_t armed;              /* frees == armed - left */
   /* second line: owner's lists */
   hak__slab_t *next, *prev;    /* owner's class list (head = current) or full list */
   uint32_t capacity;
+  uint32_t block_size;
   uint32_t carved;             /* owner: blocks carved so far; [carved, capacity) never handed out */
   uint8_t cls;
   uint8_t state;               /* HAK_SLAB_AVAIL (on owner's class list) or HAK_SLAB_FULL */
@@ -62,7 +63,7 @@ struct hak__slab_s {
   uint8_t decommitting;        /* taken out of the free mask while madvise runs (heap lock) */
   uint8_t broken;              /* owner: a double free was found in it; never released */
   uint8_t pad8_[3];
-  uint32_t pad_[8];
+  uint32_t pad_[7];
 };
 _Static_assert(sizeof(hak__slab_t) == 2 * HAK_CACHELINE, "slab metadata is two lines");
 _Static_assert(offsetof(hak__slab_t, next) == HAK_CACHELINE, "fast-path fields fit line 0");
@@ -109,7 +110,8 @@ struct hak__large_s {
 ** read a slab's owner can always push onto that owner's queue.
 **  - owner thread only: direct, cur, full, remote_frees (relaxed: stats read it);
 **  - heap->lock: thread (the owner's thread pointer, 0 when idle), heap_next/prev, idle_next;
-**  - hak__tc_lock: thr_next/prev/head (the owning thread's list); the owning thread alone
+**  - hak__tc_lock: thr_next/prev/head (the owning thread's list) and tls_ent, the owning
+**    thread's TLS entry for this cache (cleared with it); the owning thread alone
 **    while the heap of every cache on its list is `settling` (no destroy can unlink one);
 **  - any thread: remote, the MPSC queue of blocks other threads freed into owned slabs
 **    (push: CAS with release; the owner takes the whole list with an acquire exchange).
@@ -124,6 +126,7 @@ struct hak__tcache_s {
   hak__tcache_t *heap_next, *heap_prev; /* heap->tcaches */
   hak__tcache_t *idle_next;             /* heap->idle */
   hak__tcache_t *thr_next, *thr_prev, **thr_head;
+  hak__tcache_t **tls_ent;              /* its entry in the owning thread's TLS table, or NULL */
   _Atomic uint64_t remote_drained;      /* blocks the owner took from `remote` */
   _Atomic uint64_t remote_drained_bytes;
   uint64_t rng;                         /* secure builds: carving order */
@@ -134,14 +137,13 @@ struct hak__tcache_s {
 
 /*
 ** A heap. The first block is constant after creation (but the notify hook and notify_busy,
-** atomics any thread touches); `id` is unique for the process's life
-** (TLS entries compare it, so a stale entry of a destroyed heap never matches a new heap).
+** atomics any thread touches); `id` is unique for the process's life (it seeds `secret`).
 ** Everything after `lock` is under it.
 */
 struct hak_heap_s {
   uintptr_t slot_off;          /* slot * sizeof(TLS entry): the fast path's offset in the table */
   uint64_t id;
-  uint32_t slot;               /* TLS slot, or HAK_NO_SLOT (whose entry never matches) */
+  uint32_t slot;               /* TLS slot, or HAK_NO_SLOT (whose entry is always NULL) */
   uint32_t is_default;
   char name[32];
   hak_heap_t *live_next, *live_prev; /* every live heap, for fork handlers (tc lock) */
