@@ -27,8 +27,16 @@ extern "C" {
 #pragma GCC visibility push(default)
 #endif
 
+/* The version of this header; hak_version() gives the library's, to compare at run time. The
+** shared library's soname carries the major version. */
 #define HAKMEM_VERSION_MAJOR 0
 #define HAKMEM_VERSION_MINOR 1
+#define HAKMEM_VERSION_PATCH 0
+#define HAKMEM_VERSION \
+  (HAKMEM_VERSION_MAJOR * 10000 + HAKMEM_VERSION_MINOR * 100 + HAKMEM_VERSION_PATCH)
+
+/* HAKMEM_VERSION of the library linked (0.1.0 is 100). */
+int hak_version(void);
 
 /* Opaque heap. */
 typedef struct hak_heap_s hak_heap_t;

@@ -14,7 +14,15 @@
 #define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HAK_NOINLINE __attribute__((noinline))
 #define HAK_INLINE static inline __attribute__((always_inline))
+/* Thread-local data. initial-exec (one %fs-relative access) for the static library, the
+** override and programs linked with the shared library; HAK_TLS_DYNAMIC=1 builds a shared
+** library that dlopen can load after other libraries took the static TLS space (local-dynamic:
+** a __tls_get_addr call per function that touches TLS; docs/BUILD.md has its cost). */
+#if defined(HAK_TLS_DYNAMIC) && HAK_TLS_DYNAMIC
+#define HAK_TLS __thread __attribute__((tls_model("local-dynamic")))
+#else
 #define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
+#endif
 /* Internal data reached from the fast paths: PC-relative, not through the GOT. */
 #define HAK_HIDDEN __attribute__((visibility("hidden")))
 #define HAK_CACHELINE 64

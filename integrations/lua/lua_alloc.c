@@ -66,7 +66,12 @@ typedef struct {
   unsigned long epoch;
 } cache_slot_t;
 
+/* initial-exec unless built for dlopen (HAK_TLS_DYNAMIC, as the core: hakmem/src/internal.h) */
+#if defined(HAK_TLS_DYNAMIC) && HAK_TLS_DYNAMIC
+static __thread cache_slot_t cache[CACHE_SLOTS];
+#else
 static __thread cache_slot_t cache[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
+#endif
 
 static unsigned heap_hash(const hak_heap_t *heap, unsigned n) {
   uintptr_t h = (uintptr_t)heap;

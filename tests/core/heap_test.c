@@ -124,3 +124,8 @@ Test(heap, several_threads_each_using_hundreds_of_heaps) {
     hak_heap_destroy(shared_heaps[h]);
   }
 }
+
+Test(heap, version_of_library_matches_header) {
+  cr_assert_eq(HAKMEM_VERSION, 100, "0.1.0 is 100");
+  cr_assert_eq(hak_version(), HAKMEM_VERSION);
+}
