@@ -72,7 +72,7 @@ static void global_init(void) {
 #ifdef HAK_VALGRIND
   /* memcheck skips its leak search when its own malloc list is empty, which would hide leaked
   ** hakmem blocks (mempool chunks) in programs that never call malloc: keep one block live. */
-  static void *volatile leak_search_anchor;
+  static void *volatile __attribute__((used)) leak_search_anchor;
   leak_search_anchor = malloc(1);
 #endif
 }

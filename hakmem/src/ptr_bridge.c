@@ -3,65 +3,80 @@
 
 #include "hakmem.h"
 
+/* A pointer that is not a block to free: why, as the error code and message to report. */
 static void bad(hak__loc_t *loc, int err, const char *why) {
   loc->kind = HAK_LOC_BAD;
   loc->err = err;
   loc->why = why;
 }
 
+/* A pointer into superslab ss (its registry entry) that the inline test rejected. Memory
+** hakmem mapped is never "foreign": a pointer here that is not a live block was freed already
+** (its slab may have been released since), or is wild into our pages. */
+static void classify_in_superslab(hak__superslab_t *ss, hak__uptr_t u, hak__loc_t *loc) {
+  if (ss->heap == NULL) {
+    if (ss->released_live)
+      bad(loc, HAK_ERR_DOUBLE_FREE,
+          "double free of a small block (its superslab was released since)");
+    else
+      bad(loc, HAK_ERR_HEAP_DESTROYED, "block of a destroyed heap");
+    return;
+  }
+  uintptr_t off = u.addr - (uintptr_t)ss;
+  hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
+  if ((off >> HAK_SLAB_SHIFT) == 0)
+    bad(loc, HAK_ERR_INTERIOR_POINTER, "pointer into hakmem metadata");
+  else if (slab->cls == HAK_SLAB_UNUSED)
+    bad(loc, HAK_ERR_DOUBLE_FREE,
+        "double free of a small block (its slab was released since, or the heap was reset)");
+  else if ((uint32_t)(off & (HAK_SLAB_SIZE - 1)) % slab->block_size != 0)
+    bad(loc, HAK_ERR_INTERIOR_POINTER, "interior or misaligned pointer into a small block");
+  else
+    bad(loc, HAK_ERR_DOUBLE_FREE,
+        "pointer to a block that is not live (never handed out since its slab was "
+        "reassigned: a stale pointer freed again?)");
+}
+
+/* A large block's user pointer, or the error for a pointer elsewhere in its mapping. */
+static void classify_large(hak__large_t *l, hak__uptr_t u, hak__loc_t *loc) {
+  if (u.addr != l->user) {
+    bad(loc, HAK_ERR_INTERIOR_POINTER,
+        u.addr < l->user ? "pointer into a large block's header"
+                         : "interior pointer into a large block");
+    return;
+  }
+  loc->kind = HAK_LOC_LARGE;
+  loc->large = l;
+  loc->ss = NULL;
+  loc->slab = NULL;
+  loc->base = (hak__base_t){ (hak__block_t *)u.addr };
+}
+
 void hak__resolve_slow(hak__uptr_t u, uintptr_t entry, hak__loc_t *loc) {
-  uintptr_t tag = entry & HAK_REG_TAG_MASK;
-  switch (tag) {
+  void *target = (void *)(entry & ~HAK_REG_TAG_MASK);
+  switch (entry & HAK_REG_TAG_MASK) {
     case HAK_REG_NONE:
-      return bad(loc, HAK_ERR_INVALID_POINTER, "pointer not allocated by hakmem");
+      bad(loc, HAK_ERR_INVALID_POINTER, "pointer not allocated by hakmem");
+      break;
     case HAK_REG_DEAD_SS:
-      return bad(loc, HAK_ERR_HEAP_DESTROYED,
-                 "pointer into memory hakmem released (its heap was destroyed)");
+      bad(loc, HAK_ERR_HEAP_DESTROYED,
+          "pointer into memory hakmem released (its heap was destroyed)");
+      break;
     case HAK_REG_FREED_SS:
-      return bad(loc, HAK_ERR_DOUBLE_FREE,
-                 "double free of a small block (its memory was given back to the OS since)");
+      bad(loc, HAK_ERR_DOUBLE_FREE,
+          "double free of a small block (its memory was given back to the OS since)");
+      break;
     case HAK_REG_DEAD_LARGE:
-      return bad(loc, HAK_ERR_DOUBLE_FREE,
-                 "pointer into a large block that was already freed and unmapped");
-    case HAK_REG_LARGE: {
-      hak__large_t *l = (hak__large_t *)(entry & ~HAK_REG_TAG_MASK);
-      if (u.addr != l->user)
-        return bad(loc, HAK_ERR_INTERIOR_POINTER,
-                   u.addr < l->user ? "pointer into a large block's header"
-                                    : "interior pointer into a large block");
-      loc->kind = HAK_LOC_LARGE;
-      loc->large = l;
-      loc->ss = NULL;
-      loc->slab = NULL;
-      loc->base = (hak__base_t){ (hak__block_t *)u.addr };
-      return;
-    }
-    case HAK_REG_SS: {
-      hak__superslab_t *ss = (hak__superslab_t *)(entry & ~HAK_REG_TAG_MASK);
-      /* Memory hakmem mapped: never "foreign". A pointer here that is not a live block was
-      ** freed already (its slab may have been released since), or is wild into our pages. */
-      if (ss->heap == NULL)
-        return ss->released_live
-                   ? bad(loc, HAK_ERR_DOUBLE_FREE,
-                         "double free of a small block (its superslab was released since)")
-                   : bad(loc, HAK_ERR_HEAP_DESTROYED, "block of a destroyed heap");
-      uintptr_t off = u.addr - (uintptr_t)ss;
-      if ((off >> HAK_SLAB_SHIFT) == 0)
-        return bad(loc, HAK_ERR_INTERIOR_POINTER, "pointer into hakmem metadata");
-      hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
-      if (slab->cls == HAK_SLAB_UNUSED)
-        return bad(loc, HAK_ERR_DOUBLE_FREE,
-                   "double free of a small block (its slab was released since, or the heap "
-                   "was reset)");
-      uint32_t in = (uint32_t)(off & (HAK_SLAB_SIZE - 1));
-      if (in % slab->block_size != 0)
-        return bad(loc, HAK_ERR_INTERIOR_POINTER,
-                   "interior or misaligned pointer into a small block");
-      return bad(loc, HAK_ERR_DOUBLE_FREE,
-                 "pointer to a block that is not live (never handed out since its slab was "
-                 "reassigned: a stale pointer freed again?)");
-    }
+      bad(loc, HAK_ERR_DOUBLE_FREE,
+          "pointer into a large block that was already freed and unmapped");
+      break;
+    case HAK_REG_LARGE:
+      classify_large(target, u, loc);
+      break;
+    case HAK_REG_SS:
+      classify_in_superslab(target, u, loc);
+      break;
     default:
-      return bad(loc, HAK_ERR_CORRUPTION, "corrupt registry entry");
+      bad(loc, HAK_ERR_CORRUPTION, "corrupt registry entry");
   }
 }
