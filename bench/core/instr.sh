@@ -10,6 +10,7 @@
 #   pair     malloc one block, write its first byte, free it
 #   batch100 malloc 100 blocks (writing each), then free them in order
 #   heaps    the pair loop on a thread's only heap vs on the 500th of 1000 heaps the thread uses
+#   dlopen build: batch100 against libhakmem_dlopen.so (local-dynamic TLS, for dlopen)
 #   loop alone: the same loops calling out-of-line stubs, i.e. what every row includes besides
 #            the allocator
 # About 80 Valgrind runs of ~0.3 s each, one at a time. Build with -c opt: with asserts on the
@@ -36,7 +37,7 @@ bindir="$runfiles/bench/core"
 if [ ! -x "$bindir/instr_hakmem" ]; then
   bindir="$(cd "$(dirname "$0")/../.." && pwd)/bazel-bin/bench/core"
 fi
-for b in instr_hakmem instr_mimalloc; do
+for b in instr_hakmem instr_hakmem_dlopen instr_mimalloc; do
   [ -x "$bindir/$b" ] || { echo "instr.sh: $b not built; use ./bazelw run -c opt //bench:instr" >&2; exit 2; }
 done
 command -v valgrind >/dev/null || { echo "instr.sh: valgrind not found (./bazelw installs it)" >&2; exit 2; }
@@ -98,6 +99,7 @@ echo
 header "batch100 loop: 100 mallocs, then 100 frees"
 row "hakmem   hak_heap_malloc + hak_free" hakmem heap batch100
 row "hakmem   hak_malloc + hak_free" hakmem default batch100
+row "hakmem   dlopen build (HAK_TLS_DYNAMIC)" hakmem_dlopen heap batch100
 row "mimalloc mi_heap_malloc + mi_free" mimalloc heap batch100
 row "mimalloc mi_malloc + mi_free" mimalloc default batch100
 row "loop alone (out-of-line stubs)" hakmem stub batch100
