@@ -66,7 +66,7 @@ typedef struct hak_heap_stats_s {
   uint64_t free_count;      /* frees, local and remote */
   uint64_t remote_free_count; /* frees by a thread other than the block's owner */
   size_t superslab_count;   /* superslabs owned */
-  size_t large_count;       /* live large blocks */
+  size_t large_count;       /* live large blocks (above 1 MiB, or aligned above 64 KiB) */
 } hak_heap_stats_t;
 
 /* Error kinds passed to the error handler as `err`. */

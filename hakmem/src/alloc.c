@@ -68,10 +68,9 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
 }
 
 static HAK_NOINLINE void *heap_malloc_slow(hak_heap_t *h, size_t size) {
-  if (size > HAK_SMALL_MAX) return large_alloc(h, size, HAK_MIN_ALIGN, false);
+  if (size > HAK_MEDIUM_MAX) return large_alloc(h, size, HAK_MIN_ALIGN, false);
   unsigned cls = hak__size_to_class(size);
-  hak__tcache_t *tc = h ? hak__tcache_find(h) : NULL;
-  void *p = malloc_small_slow(h, tc, cls);
+  void *p = malloc_small(h, cls); /* medium sizes start here: the fast path leaves them out */
   if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, size, hak__class_size[cls]);
   return p;
 }
@@ -88,7 +87,7 @@ HAK_INLINE void *heap_malloc(hak_heap_t *h, size_t size) {
       s = tc->direct[(size + 15) >> 4];
     } else if (size <= HAK_SMALL_MAX) {
       if (HAK_UNLIKELY((tc = hak__tcache_peek(h)) == NULL)) return heap_malloc_slow(h, size);
-      s = tc->cur[hak__size_to_class(size)];
+      s = tc->cur[hak__size_to_small_class(size)];
     } else {
       return heap_malloc_slow(h, size);
     }
@@ -109,7 +108,7 @@ void *hak_heap_calloc(hak_heap_t *h, size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (n > HAK_SMALL_MAX) return large_alloc(h, n, HAK_MIN_ALIGN, true);
+  if (n > HAK_MEDIUM_MAX) return large_alloc(h, n, HAK_MIN_ALIGN, true);
   unsigned cls = hak__size_to_class(n);
   void *p = malloc_small(h, cls);
   if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, n, hak__class_size[cls]);
@@ -127,7 +126,7 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
     return NULL;
   }
   if (align <= HAK_MIN_ALIGN) return hak_heap_malloc(h, size);
-  if (align <= HAK_SMALL_MAX) {
+  if (align <= HAK_SLAB_SIZE) {
     int cls = hak__class_for_aligned(size, align);
     if (cls >= 0) {
       void *p = malloc_small(h, (unsigned)cls);
@@ -272,8 +271,9 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
   size_t usable = hak__loc_usable(&loc);
   bool in_place;
   if (loc.kind == HAK_LOC_SMALL) {
-    /* In place while the request still maps to this class or a smaller one within half. */
-    in_place = size <= usable && (size > usable / 2 || usable <= 64);
+    /* In place while the request still maps to this class or a smaller one within half; a
+    ** medium block never moves to shrink. */
+    in_place = size <= usable && (size > usable / 2 || usable <= 64 || usable > HAK_SMALL_MAX);
   } else {
     in_place = (size <= usable && size >= usable / 2) ||
                (size > usable && loc.large->heap == h && hak__large_resize(&loc, size));

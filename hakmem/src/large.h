@@ -1,5 +1,5 @@
 /*
-** large.h: the large-block box. Blocks above HAK_SMALL_MAX (or with alignment no size class
+** large.h: the large-block box. Blocks above HAK_MEDIUM_MAX (or with alignment no size class
 ** gives) get their own 64 KiB aligned mapping with a header at its start, registered in the
 ** address registry and listed on the owning heap. A few freed mappings are cached process-wide
 ** (HAK_LARGE_CACHE_*) so request-sized heaps do not mmap/munmap on every cycle.

@@ -2,13 +2,16 @@
 #include "size_class.h"
 
 #define G(sh) (5u << (sh)), (6u << (sh)), (7u << (sh)), (8u << (sh))
+#define M(k) ((k) << 16), ((k + 1) << 16), ((k + 2) << 16), ((k + 3) << 16)
 const uint32_t hak__class_size[HAK_CLASSES] = {
   16, 32, 48, 64, 80, 96, 112, 128,
-  G(5), G(6), G(7), G(8), G(9), G(10), G(11), G(12)
+  G(5), G(6), G(7), G(8), G(9), G(10), G(11), G(12),
+  M(1u), M(5u), M(9u), M(13u) /* medium: spans of 1..16 slabs */
 };
 #undef G
+#undef M
 
-_Static_assert(HAK_CLASSES == 40, "class table size");
+_Static_assert(HAK_SMALL_CLASSES == 40 && HAK_CLASSES == 56, "class table size");
 
 /* hak__size_to_class for sizes <= 1024, indexed by (size + 7) / 8 (generated from it). */
 const uint8_t hak__small_class[129] = {
@@ -16,7 +19,7 @@ const uint8_t hak__small_class[129] = {
 };
 
 int hak__class_for_aligned(size_t size, size_t align) {
-  if (size > HAK_SMALL_MAX) return -1;
+  if (size > HAK_MEDIUM_MAX || align > HAK_SLAB_SIZE) return -1;
   for (unsigned c = hak__size_to_class(size); c < HAK_CLASSES; c++)
     if (hak__class_size[c] % align == 0) return (int)c;
   return -1;

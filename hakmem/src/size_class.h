@@ -11,11 +11,22 @@ extern HAK_HIDDEN const uint32_t hak__class_size[HAK_CLASSES];
 extern HAK_HIDDEN const uint8_t hak__small_class[129];
 
 /* size must be <= HAK_SMALL_MAX. */
-HAK_INLINE unsigned hak__size_to_class(size_t size) {
+HAK_INLINE unsigned hak__size_to_small_class(size_t size) {
   if (HAK_LIKELY(size <= 1024)) return hak__small_class[(size + 7) >> 3];
   size_t s = size - 1;
   unsigned k = 63u - (unsigned)__builtin_clzll(s); /* 2^k <= s < 2^(k+1), k >= 7 */
   return 8u + (k - 7u) * 4u + (unsigned)(s >> (k - 2)) - 4u;
+}
+
+/* size must be <= HAK_MEDIUM_MAX. */
+HAK_INLINE unsigned hak__size_to_class(size_t size) {
+  if (HAK_LIKELY(size <= HAK_SMALL_MAX)) return hak__size_to_small_class(size);
+  return HAK_SMALL_CLASSES + (unsigned)((size - 1) >> HAK_SLAB_SHIFT);
+}
+
+/* Slabs per span of class cls: 1 for small classes, the block's slabs for medium ones. */
+HAK_INLINE unsigned hak__class_span(unsigned cls) {
+  return cls < HAK_SMALL_CLASSES ? 1u : cls - HAK_SMALL_CLASSES + 1u;
 }
 
 /* Most blocks of a class a thread cache keeps before it flushes half of them back. */
@@ -30,7 +41,7 @@ HAK_INLINE uint32_t hak__class_first_batch(unsigned cls) {
   return n < 2 ? 2 : n;
 }
 
-/* Smallest class whose block size is >= size and a multiple of align (a power of two <= 32K);
+/* Smallest class whose block size is >= size and a multiple of align (a power of two <= 64K);
 ** blocks of such a class are align-aligned because slabs are 64 KiB aligned. -1 if none. */
 int hak__class_for_aligned(size_t size, size_t align);
 

@@ -50,12 +50,20 @@ static size_t dirty_cap(hak_heap_t *h) {
   return slabs > HAK_DIRTY_SLABS_MIN ? slabs : HAK_DIRTY_SLABS_MIN;
 }
 
-/* h->lock held: a free slab, preferring one whose pages are still committed (reusing it costs
-** no page faults, and keeps the dirty count, hence madvise calls, down); NULL if none. */
-static hak__slab_t *pick_free_slab(hak_heap_t *h) {
+/* Bits i of m such that bits i .. i+n-1 are all set: the starts of runs of n free slabs. */
+static uint64_t run_starts(uint64_t m, unsigned n) {
+  uint64_t r = m;
+  for (unsigned i = 1; i < n && r; i++) r &= m >> i;
+  return r;
+}
+
+/* h->lock held: the first slab of n free contiguous slabs of one superslab, preferring a span
+** whose head page is still committed (reusing it costs no page faults, and keeps the dirty
+** count, hence madvise calls, down); NULL if none. */
+static hak__slab_t *pick_free_span(hak_heap_t *h, unsigned n) {
   hak__slab_t *clean = NULL;
   for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
-    for (uint64_t m = ss->free_mask; m; m &= m - 1) {
+    for (uint64_t m = run_starts(ss->free_mask, n); m; m &= m - 1) {
       hak__slab_t *s = &ss->slabs[__builtin_ctzll(m)];
       if (s->dirty) return s;
       if (!clean) clean = s;
@@ -86,27 +94,36 @@ void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss) {
 hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   hak__superslab_t *fresh = NULL;
   hak__slab_t *s;
+  unsigned n = hak__class_span(cls);
+  size_t bytes = (size_t)n << HAK_SLAB_SHIFT;
   for (;;) {
     pthread_mutex_lock(&h->lock);
-    if (h->limit && h->held + HAK_SLAB_SIZE > h->limit) {
+    if (h->limit && (h->held > h->limit || bytes > h->limit - h->held)) {
       pthread_mutex_unlock(&h->lock);
       if (fresh) hak__ss_release(fresh, true);
       errno = ENOMEM;
       return NULL;
     }
     if (fresh) link_superslab(h, fresh);
-    s = pick_free_slab(h);
+    s = pick_free_span(h, n);
     if (s) break;
     pthread_mutex_unlock(&h->lock);
     fresh = hak__ss_acquire(h); /* mmap with no lock held */
     if (!fresh) return NULL;
   }
   hak__superslab_t *ss = hak__ss_of_slab(s);
-  ss->free_mask &= ~((uint64_t)1 << (s - ss->slabs));
-  ss->assigned++;
-  if (s->dirty) {
-    s->dirty = 0;
-    h->dirty_slabs--;
+  for (unsigned i = 0; i < n; i++) {
+    hak__slab_t *t = s + i;
+    ss->free_mask &= ~((uint64_t)1 << (t - ss->slabs));
+    ss->assigned++;
+    if (t->dirty) {
+      t->dirty = 0;
+      h->dirty_slabs--;
+    }
+    if (i) { /* a medium span's tail: the fast path's test rejects it (div == bound == 0) */
+      t->cls = HAK_SLAB_CONT;
+      t->back = (uint8_t)i;
+    }
   }
   uint32_t bs = hak__class_size[cls];
   s->free = NULL;
@@ -117,17 +134,18 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   atomic_store_explicit(&s->owner_tid, tc->thread, memory_order_relaxed);
   s->block_size = bs;
   s->div = hak__slab_div(bs);
-  s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
+  s->capacity = (uint32_t)(bytes / bs);
   s->carved = 0;
   atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->cls = (uint8_t)cls;
+  s->span = (uint8_t)n;
   s->state = HAK_SLAB_AVAIL;
   s->next = s->prev = NULL;
-  h->held += HAK_SLAB_SIZE;
+  h->held += bytes;
   note_held(h);
   if (h->held > h->peak_held) h->peak_held = h->held;
   pthread_mutex_unlock(&h->lock);
-  HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
+  HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), bytes);
   return s;
 }
 
@@ -137,6 +155,12 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
   uint64_t f = hak__slab_frees(s);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += f;
+  for (unsigned i = 1; i < s->span; i++) {
+    s[i].cls = HAK_SLAB_UNUSED;
+    s[i].back = 0;
+  }
+  h->held -= ((size_t)s->span - 1) << HAK_SLAB_SHIFT;
+  s->span = 1;
   s->cls = HAK_SLAB_UNUSED;
   s->free = NULL;
   s->owner = NULL;
@@ -170,24 +194,40 @@ static hak__superslab_t *mark_free(hak_heap_t *h, hak__superslab_t *ss, hak__sla
   return NULL;
 }
 
+/* h->lock held: the n slabs from s join the free mask (see mark_free). */
+static hak__superslab_t *mark_span_free(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s,
+                                        unsigned n, bool dirty) {
+  hak__superslab_t *drop = NULL;
+  for (unsigned i = 0; i < n; i++) {
+    s[i].decommitting = 0;
+    hak__superslab_t *d = mark_free(h, ss, s + i, dirty);
+    if (d) drop = d;
+  }
+  return drop;
+}
+
 void hak__slab_release(hak_heap_t *h, hak__slab_t *s) {
   hak__superslab_t *ss = hak__ss_of_slab(s);
-  HAK_ASSERT(s->cls != HAK_SLAB_UNUSED && ss->heap == h && !s->next && !s->prev);
+  HAK_ASSERT(s->cls < HAK_CLASSES && ss->heap == h && !s->next && !s->prev);
   HAK_ASSERT(HAK_OWNED_GET(s->allocs) == hak__slab_frees(s));
+  unsigned n = s->span;
+  size_t bytes = (size_t)n << HAK_SLAB_SHIFT;
   void *start = (void *)hak__slab_start(ss, s);
-  HAK_TRACK_CLOSE(start, HAK_SLAB_SIZE);
+  HAK_TRACK_CLOSE(start, bytes);
   pthread_mutex_lock(&h->lock);
   unassign(h, s);
   hak__superslab_t *drop = NULL;
-  bool decommit = h->dirty_slabs >= dirty_cap(h);
-  if (decommit) s->decommitting = 1; /* out of the free mask, so nobody assigns it meanwhile */
-  else drop = mark_free(h, ss, s, true);
+  bool decommit = h->dirty_slabs + n > dirty_cap(h);
+  if (decommit) { /* out of the free mask, so nobody assigns them meanwhile */
+    for (unsigned i = 0; i < n; i++) s[i].decommitting = 1;
+  } else {
+    drop = mark_span_free(h, ss, s, n, true);
+  }
   pthread_mutex_unlock(&h->lock);
   if (decommit) {
-    hak__os_decommit(start, HAK_SLAB_SIZE);
+    hak__os_decommit(start, bytes);
     pthread_mutex_lock(&h->lock);
-    s->decommitting = 0;
-    drop = mark_free(h, ss, s, false);
+    drop = mark_span_free(h, ss, s, n, false);
     pthread_mutex_unlock(&h->lock);
   }
   if (drop) hak__ss_release(drop, true);

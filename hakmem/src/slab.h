@@ -1,6 +1,7 @@
 /*
 ** slab.h: the slab box. Moves slabs between a heap and its thread caches: assigns a free slab
-** of a size class to a cache (respecting the heap's limit), takes an empty one back, carves
+** of a size class (a medium class: a span of contiguous slabs, its first slab's record the
+** span's) to a cache (respecting the heap's limit), takes an empty one back, carves
 ** fresh blocks for the owner, and gives pages back to the OS. The heap lock is held only while
 ** slabs or superslabs change hands; mmap, madvise and munmap always run with no lock held.
 */
@@ -10,7 +11,8 @@
 #include "error.h"
 #include "types.h"
 
-/* A slab of class cls owned by tc, nothing carved yet; NULL + ENOMEM (limit or out of memory). */
+/* A slab (span) of class cls owned by tc, nothing carved yet; NULL + ENOMEM (limit or out of
+** memory). */
 hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls);
 /* Give an empty slab back to h (the owner has unlinked it). */
 void hak__slab_release(hak_heap_t *h, hak__slab_t *s);

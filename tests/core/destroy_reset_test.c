@@ -16,10 +16,13 @@
 TestSuite(destroy_reset, .timeout = 30);
 
 /* Fill a heap with about `bytes` of touched small and large blocks; returns the block count. */
+/* Small blocks, every 64th a bigger one: every 4096th a large block (2 MiB, a mapping of its
+** own), the others medium (512 KiB, spans in superslabs). */
 static size_t fill_heap(hak_heap_t *heap, size_t bytes, void **keep, size_t keep_cap) {
   size_t total = 0, n = 0;
   while (total < bytes) {
-    size_t size = (n % 64 == 63) ? 256 * HT_KIB : 16 + (n * 40) % 2000;
+    size_t big = n % 4096 == 4095 ? 2 * HT_MIB : 512 * HT_KIB;
+    size_t size = (n % 64 == 63) ? big : 16 + (n * 40) % 2000;
     void *p = hak_heap_malloc(heap, size);
     cr_assert_not_null(p, "malloc(%zu) failed after %zu bytes", size, total);
     ht_fill(p, size, 0xC3);

@@ -22,9 +22,9 @@ static void teardown(void) {
 
 TestSuite(large, .init = setup, .fini = teardown, .timeout = 30);
 
-static const size_t sizes[] = {HT_SMALL_MAX + 1,  40000,     65536,      65537,
-                               100000,            262147,    1 << 20,    (1 << 20) + 1,
-                               3000000,           8 << 20,   (16 << 20) + 123, 48 << 20};
+static const size_t sizes[] = {HT_MEDIUM_MAX + 1, (1 << 20) + 65536, 1500000,   2 << 20,
+                               (2 << 20) + 1,     3000000,           5 << 20,   8 << 20,
+                               (16 << 20) + 123,  48 << 20};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 Test(large, blocks_are_aligned_writable_and_keep_contents) {
@@ -83,13 +83,14 @@ Test(large, many_live_large_blocks_do_not_overlap) {
   enum { N = 200 };
   static void *p[N];
   for (int i = 0; i < N; i++) {
-    size_t size = 40000 + (size_t)i * 4099;
+    size_t size = HT_MEDIUM_MAX + 1 + (size_t)i * 40999;
     p[i] = hak_heap_malloc(heap, size);
     cr_assert_not_null(p[i]);
     ht_fill(p[i], size, (uint8_t)i);
   }
   for (int i = 0; i < N; i++)
-    cr_assert(ht_check(p[i], 40000 + (size_t)i * 4099, (uint8_t)i), "block %d overwritten", i);
+    cr_assert(ht_check(p[i], HT_MEDIUM_MAX + 1 + (size_t)i * 40999, (uint8_t)i),
+              "block %d overwritten", i);
   qsort(p, N, sizeof p[0], cmp_ptr);
   for (int i = 0; i + 1 < N; i++)
     cr_assert_leq((uintptr_t)p[i] + hak_usable_size(p[i]), (uintptr_t)p[i + 1]);

@@ -477,7 +477,7 @@ static int blocks_of(int h) {
 }
 
 static size_t size_of(int h, int r) {
-  return (h % 50 == 0 && r == 0) ? 50000 : 8 + (size_t)((h * 131 + r * 977) % 3000);
+  return (h % 50 == 0 && r == 0) ? HT_MEDIUM_MAX + 50000 : 8 + (size_t)((h * 131 + r * 977) % 3000);
 }
 
 Test(ownership, one_thread_uses_1000_heaps_with_exact_stats_in_each) {

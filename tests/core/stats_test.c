@@ -40,7 +40,7 @@ Test(stats, single_thread_counts_are_exact_at_every_step) {
   static void *p[N];
   size_t live_bytes = 0;
   for (int i = 0; i < N; i++) {
-    size_t size = (i % 500 == 499) ? 70000 + (size_t)i : (size_t)(i * 37) % 3000;
+    size_t size = (i % 500 == 499) ? HT_MEDIUM_MAX + 1 + (size_t)i : (size_t)(i * 37) % 3000;
     p[i] = (i % 3 == 0) ? hak_heap_calloc(heap, 1, size) : hak_heap_malloc(heap, size);
     cr_assert_not_null(p[i]);
     live_bytes += hak_usable_size(p[i]);
@@ -65,7 +65,7 @@ Test(stats, single_thread_counts_are_exact_at_every_step) {
     if (i % 2)
       hak_free(p[i]);
     else
-      hak_free_sized(p[i], (i % 500 == 499) ? 70000 + (size_t)i : (size_t)(i * 37) % 3000);
+      hak_free_sized(p[i], (i % 500 == 499) ? HT_MEDIUM_MAX + 1 + (size_t)i : (size_t)(i * 37) % 3000);
     if (i % 89 == 0) {
       s = ht_stats(heap);
       cr_assert_eq(s.free_count, (uint64_t)i + 1);
@@ -157,7 +157,7 @@ Test(stats, everything_freed_and_collected_leaves_zero_live) {
   enum { N = 5000 };
   static void *p[N];
   for (int i = 0; i < N; i++) {
-    p[i] = hak_heap_malloc(heap, (i % 1000 == 0) ? 200000 : 8 + (size_t)(i * 13) % 20000);
+    p[i] = hak_heap_malloc(heap, (i % 1000 == 0) ? 2 * HT_MIB : 8 + (size_t)(i * 13) % 20000);
     cr_assert_not_null(p[i]);
   }
   struct frees f = {p, N / 2};

@@ -20,6 +20,8 @@
 
 /* Largest request the issue promises to serve from slabs; larger ones are large blocks. */
 #define HT_SMALL_MAX ((size_t)32 * 1024)
+/* Blocks above it are large (mappings of their own); up to it, medium spans in superslabs. */
+#define HT_MEDIUM_MAX ((size_t)1024 * 1024)
 
 /* What the recording error handler saw (single-threaded use). */
 typedef struct ht_errlog_s {

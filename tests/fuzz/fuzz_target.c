@@ -24,6 +24,7 @@
 #define MAX_OPS 400
 #define MAX_BIG 4
 #define SMALL_MAX ((size_t)32768)
+#define MEDIUM_MAX ((size_t)1 << 20) /* blocks above it are large: mappings of their own */
 #define MIB ((size_t)1 << 20)
 #define SS_SIZE ((size_t)4 << 20)
 
@@ -36,6 +37,7 @@ typedef struct {
 typedef struct {
   unsigned char *p;
   size_t size, usable, align;
+  bool large; /* a mapping of its own (stats count it in large_count) */
   int heap;
   uint8_t fill;
 } fz_block_t;
@@ -93,7 +95,7 @@ static void fz_fail(const char *fmt, ...) {
 static uint8_t byte(void) { return in_pos < in_size ? in_data[in_pos++] : 0; }
 static uint16_t u16(void) { return (uint16_t)(byte() | (byte() << 8)); }
 
-/* Sizes: mostly small across all classes, some large, rarely > 8 MiB (unmapped at free) or
+/* Sizes: mostly small across all classes, some medium and large, rarely > 8 MiB or
 ** near SIZE_MAX (must fail with ENOMEM). */
 static size_t take_size(void) {
   uint8_t m = byte();
@@ -104,7 +106,7 @@ static size_t take_size(void) {
     case 2: return v % (SMALL_MAX + 2);
     default:
       if (m == 0xFF) return (v & 1) ? SIZE_MAX - (v >> 1) : 9 * MIB + v;
-      return SMALL_MAX + 1 + (size_t)v * 4;
+      return (v & 3) ? SMALL_MAX + 1 + (size_t)v * 16 : MEDIUM_MAX + 1 + (size_t)v * 8;
   }
 }
 
@@ -194,7 +196,13 @@ static void check_limit(int hi) {
 }
 
 /* A new block from an allocating call: check it and enter it in the model. */
-static void adopt(int slot, void *q, size_t size, size_t align, int hi, bool zeroed,
+/* Does a fresh block of this size and alignment get a mapping of its own? Above the medium
+** classes, or aligned more than a slab (64 KiB) is. */
+static bool predict_large(size_t size, size_t align) {
+  return size > MEDIUM_MAX || align > ((size_t)64 << 10);
+}
+
+static void adopt(int slot, void *q, size_t size, size_t align, bool large, int hi, bool zeroed,
                   const char *what) {
   fz_block_t *b = &blocks[slot];
   uintptr_t a = (uintptr_t)q;
@@ -214,6 +222,7 @@ static void adopt(int slot, void *q, size_t size, size_t align, int hi, bool zer
   b->size = size;
   b->usable = us;
   b->align = align;
+  b->large = large;
   b->heap = hi;
   b->fill = (uint8_t)(opno * 37u + 11u);
   memset(q, b->fill, size);
@@ -282,7 +291,7 @@ static void op_alloc(int kind) {
     allowed_failure(hi, total, what);
   } else {
     if (big) nbig++;
-    adopt(slot, q, total, align, hi, kind == 1, what);
+    adopt(slot, q, total, align, predict_large(total, align), hi, kind == 1, what);
   }
   check_limit(hi);
 }
@@ -304,7 +313,7 @@ static void op_realloc(void) {
     /* glibc semantics: frees and returns NULL. */
     CHECK(q == NULL, "realloc(p, 0) returned %p", q);
     drop_block(bi);
-    stale_add(old.p, old.usable > SMALL_MAX ? ST_FREED_LARGE : ST_FREED_SMALL);
+    stale_add(old.p, old.large ? ST_FREED_LARGE : ST_FREED_SMALL);
     return;
   }
   if (!q) {
@@ -318,8 +327,9 @@ static void op_realloc(void) {
   int owner = q == (void *)old.p ? old.heap : hi;
   drop_block(bi);
   if (q != (void *)old.p)
-    stale_add(old.p, old.usable > SMALL_MAX ? ST_FREED_LARGE : ST_FREED_SMALL);
-  adopt(bi, q, size, 0, owner, false, "realloc");
+    stale_add(old.p, old.large ? ST_FREED_LARGE : ST_FREED_SMALL);
+  adopt(bi, q, size, 0, q == (void *)old.p ? old.large : predict_large(size, 0), owner, false,
+        "realloc");
   check_limit(hi);
   if (owner != hi) check_limit(owner);
 }
@@ -334,7 +344,7 @@ static void op_free(bool sized) {
   else hak_free(b.p);
   expect_no_error("free");
   drop_block(bi);
-  stale_add(b.p, b.usable > SMALL_MAX ? ST_FREED_LARGE : ST_FREED_SMALL);
+  stale_add(b.p, b.large ? ST_FREED_LARGE : ST_FREED_SMALL);
   check_limit(b.heap);
 }
 
@@ -422,7 +432,7 @@ static void op_stats(void) {
     check_block(&blocks[i], "stats");
     n++;
     bytes += blocks[i].usable;
-    large += blocks[i].usable > SMALL_MAX;
+    large += blocks[i].large;
   }
   hak_heap_stats_t st;
   hak_heap_get_stats(heaps[hi].h, &st);
@@ -441,7 +451,7 @@ static void op_interior(void) {
   if (bi < 0) return;
   fz_block_t *b = &blocks[bi];
   unsigned char *p = b->p + 1 + v % (b->usable - 1);
-  if (b->usable > SMALL_MAX && (v & 1)) p = b->p - 16; /* into the large block's header */
+  if (b->large && (v & 1)) p = b->p - 16; /* into the large block's header */
   CHECK(hak_usable_size(p) == 0 && hak_heap_of(p) == NULL, "interior %p looks live", (void *)p);
   if (use_realloc) {
     errno = 0;
@@ -487,7 +497,7 @@ static void op_double_free(void) {
   if (bi < 0) return;
   fz_block_t b = blocks[bi];
   check_block(&b, "double free (before)");
-  bool large = b.usable > SMALL_MAX;
+  bool large = b.large;
 #ifndef HAK_SECURE
   if (!large) hak_thread_flush();
 #endif

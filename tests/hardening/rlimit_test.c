@@ -50,7 +50,7 @@ static void child(void) {
   if (!hz_check(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit failed")) return;
 
   int err = 0;
-  int nl = fill(h, 1 * HZ_MIB, 0, &err);
+  int nl = fill(h, 2 * HZ_MIB, 0, &err); /* large: above the medium classes */
   hz_check(nl > 10 && nl < MAXB && err == ENOMEM, "large blocks: %d before NULL, errno %d", nl,
            err);
   int ns = fill(h, 2000, nl, &err);
@@ -80,7 +80,7 @@ static void child(void) {
   }
   int again = 0;
   for (int i = 0; i < nl; i += 2) {
-    blocks[i] = hak_heap_malloc(h, 1 * HZ_MIB);
+    blocks[i] = hak_heap_malloc(h, 2 * HZ_MIB);
     if (!blocks[i]) break;
     memset(blocks[i], hz_seed(blocks[i], sizes[i]), 8192);
     again++;
