@@ -31,6 +31,11 @@
 extern "C" {
 #endif
 
+/* CMake builds this library with -fvisibility=hidden: only what is declared here is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* ---- a heap bound to a loop ---- */
 
 /*
@@ -167,6 +172,10 @@ typedef struct hak_uv_stats_s {
 
 /* Returns 0, or UV_EINVAL if the loop is not bound. */
 int hak_uv_loop_stats(const uv_loop_t *loop, hak_uv_stats_t *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,11 @@
 extern "C" {
 #endif
 
+/* CMake builds this library with -fvisibility=hidden: only what is declared here is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /*
 ** A lua_Alloc whose ud is a hak_heap_t * (lua_newstate(hak_lua_alloc, heap)). Follows the 5.4
 ** manual: nsize == 0 frees ptr (NULL is fine) and returns NULL; ptr == NULL allocates nsize bytes
@@ -94,6 +99,10 @@ int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out);
 
 /* Name of a tag for reports: "string", "table", "function", ..., "other". */
 const char *hak_lua_tag_name(int tag);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
