@@ -274,6 +274,15 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     /* In place while the request still maps to this class or a smaller one within half; a
     ** medium block never moves to shrink. */
     in_place = size <= usable && (size > usable / 2 || usable <= 64 || usable > HAK_SMALL_MAX);
+    /* A medium block of this thread grows over the free slabs after it. */
+    if (!in_place && size > usable && usable > HAK_SMALL_MAX && size <= HAK_MEDIUM_MAX &&
+        loc.ss->heap == h &&
+        atomic_load_explicit(&loc.slab->owner_tid, memory_order_relaxed) == HAK_THREAD_ID() &&
+        hak__tcache_grow(loc.slab->owner, loc.slab, hak__size_to_class(size))) {
+      in_place = true;
+      usable = loc.slab->block_size;
+      HAK_TRACK_RESIZE(h, p, usable);
+    }
   } else {
     in_place = (size <= usable && size >= usable / 2) ||
                (size > usable && loc.large->heap == h && hak__large_resize(&loc, size));

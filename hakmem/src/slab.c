@@ -91,6 +91,22 @@ void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss) {
     if (ss->slabs[i].dirty) h->dirty_slabs--;
 }
 
+/* h->lock held: the n free slabs from t join the span whose head is `back` slabs before t
+** (free mask, counts, dirty count; t is the span's first tail slab). */
+static void take_tail(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsigned back,
+                      unsigned n) {
+  for (unsigned i = 0; i < n; i++, t++) {
+    ss->free_mask &= ~((uint64_t)1 << (t - ss->slabs));
+    ss->assigned++;
+    if (t->dirty) {
+      t->dirty = 0;
+      h->dirty_slabs--;
+    }
+    t->cls = HAK_SLAB_CONT;
+    t->back = (uint8_t)(back + i);
+  }
+}
+
 hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   hak__superslab_t *fresh = NULL;
   hak__slab_t *s;
@@ -112,19 +128,13 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
     if (!fresh) return NULL;
   }
   hak__superslab_t *ss = hak__ss_of_slab(s);
-  for (unsigned i = 0; i < n; i++) {
-    hak__slab_t *t = s + i;
-    ss->free_mask &= ~((uint64_t)1 << (t - ss->slabs));
-    ss->assigned++;
-    if (t->dirty) {
-      t->dirty = 0;
-      h->dirty_slabs--;
-    }
-    if (i) { /* a medium span's tail: the fast path's test rejects it (div == bound == 0) */
-      t->cls = HAK_SLAB_CONT;
-      t->back = (uint8_t)i;
-    }
+  ss->free_mask &= ~((uint64_t)1 << (s - ss->slabs));
+  ss->assigned++;
+  if (s->dirty) {
+    s->dirty = 0;
+    h->dirty_slabs--;
   }
+  take_tail(h, ss, s + 1, 1, n - 1);
   uint32_t bs = hak__class_size[cls];
   s->free = NULL;
   HAK_OWNED_SET(s->allocs, 0);
@@ -147,6 +157,33 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   pthread_mutex_unlock(&h->lock);
   HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), bytes);
   return s;
+}
+
+bool hak__slab_grow(hak_heap_t *h, hak__slab_t *s, unsigned cls) {
+  hak__superslab_t *ss = hak__ss_of_slab(s);
+  unsigned n = s->span, m = hak__class_span(cls);
+  unsigned first = (unsigned)(s - ss->slabs) + n;
+  HAK_ASSERT(s->cls >= HAK_SMALL_CLASSES && m > n && s->capacity == 1);
+  if (first + (m - n) > (unsigned)HAK_SLABS_PER_SS) return false;
+  uint64_t want = (((uint64_t)1 << (m - n)) - 1) << first;
+  size_t bytes = (size_t)(m - n) << HAK_SLAB_SHIFT;
+  pthread_mutex_lock(&h->lock);
+  if ((ss->free_mask & want) != want ||
+      (h->limit && (h->held > h->limit || bytes > h->limit - h->held))) {
+    pthread_mutex_unlock(&h->lock);
+    return false;
+  }
+  take_tail(h, ss, s + n, n, m - n);
+  h->held += bytes;
+  note_held(h);
+  if (h->held > h->peak_held) h->peak_held = h->held;
+  s->cls = (uint8_t)cls;
+  s->span = (uint8_t)m;
+  s->block_size = hak__class_size[cls];
+  s->div = hak__slab_div(s->block_size);
+  atomic_store_explicit(&s->bound, hak__slab_bound(s, s->carved), memory_order_release);
+  pthread_mutex_unlock(&h->lock);
+  return true;
 }
 
 /* h->lock held: s leaves its owner; its counters join the heap's. */

@@ -14,6 +14,10 @@
 /* A slab (span) of class cls owned by tc, nothing carved yet; NULL + ENOMEM (limit or out of
 ** memory). */
 hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls);
+/* Owner: grow the span of a live medium block to class cls (larger) over the free slabs that
+** follow it in its superslab, within h's limit; false (nothing changed) when they are not all
+** free. */
+bool hak__slab_grow(hak_heap_t *h, hak__slab_t *s, unsigned cls);
 /* Give an empty slab back to h (the owner has unlinked it). */
 void hak__slab_release(hak_heap_t *h, hak__slab_t *s);
 /* Owner: carve up to a page's worth of fresh blocks onto s->free; returns how many. */

@@ -258,6 +258,15 @@ static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   else hak__slab_push(tc->heap, s, b);
 }
 
+bool hak__tcache_grow(hak__tcache_t *tc, hak__slab_t *s, unsigned cls) {
+  HAK_ASSERT(s->owner == tc && s->capacity == 1 && s->free == NULL);
+  if (s->state == HAK_SLAB_AVAIL) { /* its block is out: park it as a refill would */
+    class_unlink(tc, s);
+    full_push(tc, s);
+  }
+  return hak__slab_grow(tc->heap, s, cls); /* on the full list, it relists in its new class */
+}
+
 void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   settle(tc, s, b);
   hak__report_pending();

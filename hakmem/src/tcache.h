@@ -48,6 +48,9 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls);
 /* A local free the fast path did not finish: first block back into a full slab, or the slab
 ** became empty. b has not been pushed yet. */
 void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b);
+/* Owner: grow the span of s, whose one (medium) block is live, to class cls in place
+** (hak__slab_grow); false when the slabs after it are taken. */
+bool hak__tcache_grow(hak__tcache_t *tc, hak__slab_t *s, unsigned cls);
 /* Move tc's remote queue into its slabs. Returns the number of blocks drained. */
 size_t hak__tcache_drain(hak__tcache_t *tc);
 /* Give every empty slab of tc back to the heap (collect, flush, exit). */

@@ -213,3 +213,49 @@ Test(medium, interior_pointers_and_double_frees_are_reported) {
   cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE);
   cr_assert_eq(ht_stats(heap).free_count, 1);
 }
+
+Test(medium, realloc_grows_in_place_over_free_slabs_and_moves_when_they_are_taken) {
+  unsigned char *p = hak_heap_malloc(heap, 100000); /* 2 slabs, nothing after it yet */
+  cr_assert_not_null(p);
+  ht_fill_seq(p, 100000, 5);
+  size_t held = ht_stats(heap).held_bytes;
+  unsigned char *q = hak_heap_realloc(heap, p, 900000);
+  cr_assert_eq(q, p, "growth over free slabs stays in place");
+  cr_assert_eq(hak_usable_size(q), 14 * SPAN);
+  cr_assert(ht_check_seq(q, 100000, 5));
+  ht_fill_seq(q, 900000, 6);
+  hak_heap_stats_t s = ht_stats(heap);
+  cr_assert_eq(s.held_bytes, held + 12 * SPAN);
+  cr_assert_eq(s.live_bytes, 14 * SPAN);
+  cr_assert_eq(s.live_blocks, 1);
+  cr_assert_eq(s.alloc_count, 1, "growth in place is no allocation");
+  /* A neighbour right after it: the next growth must move. */
+  void *next = hak_heap_malloc(heap, 40000);
+  cr_assert_eq((unsigned char *)next, q + 14 * SPAN, "the next span starts right after it");
+  unsigned char *r = hak_heap_realloc(heap, q, HT_MIB);
+  cr_assert_not_null(r);
+  cr_assert_neq(r, q, "no room after it: moved");
+  cr_assert(ht_check_seq(r, 900000, 6));
+  hak_free(next);
+  hak_free(r);
+  s = ht_stats(heap);
+  cr_assert_eq(s.live_blocks, 0);
+  cr_assert_eq(s.live_bytes, 0);
+  /* The grown span went back whole: a 1 MiB block fits where it was. */
+  cr_assert_eq(errlog.calls, 0);
+}
+
+Test(medium, a_grown_block_freed_by_another_thread_is_counted_once) {
+  void *p = hak_heap_malloc(heap, 70000);
+  p = hak_heap_realloc(heap, p, 500000);
+  cr_assert_eq(hak_usable_size(p), 8 * SPAN);
+  struct frees f = { &p, 1 };
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, free_them, &f), 0);
+  pthread_join(t, NULL);
+  cr_assert_eq(hak_heap_drain(heap), 1);
+  hak_heap_stats_t s = ht_stats(heap);
+  cr_assert_eq(s.remote_free_count, 1);
+  cr_assert_eq(s.live_bytes, 0);
+  cr_assert_eq(s.live_blocks, 0);
+}
