@@ -17,6 +17,11 @@
 **   prodcons  thread A mallocs 16-512 B and passes blocks through an SPSC ring to thread B,
 **             which frees them (all frees remote). One op = one block.
 **   twoheaps  two threads, each on its own heap, running `random`. Ops of both threads.
+**   medium    one thread, 64 live blocks of 32 KiB-1 MiB (default heap); each op picks a slot
+**             and either grows its block with realloc (1 in 4, by up to its size, capped at
+**             1 MiB) or frees it and mallocs a new random size; every new page is touched.
+**             One op = one realloc or one free + malloc. Issue 10 also counts page faults:
+**             loop_faults= is those taken in the timed loop (the initial fill is left out).
 */
 #include <errno.h>
 #include <pthread.h>
@@ -38,6 +43,7 @@
 typedef hak_heap_t bheap_t;
 static inline void *b_malloc(size_t n) { return hak_malloc(n); }
 static inline void b_free(void *p) { hak_free(p); }
+static inline void *b_realloc(void *p, size_t n) { return hak_realloc(p, n); }
 static bheap_t *b_heap_new(void) { return hak_heap_create(NULL); }
 static inline void *b_heap_malloc(bheap_t *h, size_t n) { return hak_heap_malloc(h, n); }
 static void b_heap_destroy(bheap_t *h) { hak_heap_destroy(h); }
@@ -48,6 +54,7 @@ static void b_heap_destroy(bheap_t *h) { hak_heap_destroy(h); }
 typedef mi_heap_t bheap_t;
 static inline void *b_malloc(size_t n) { return mi_malloc(n); }
 static inline void b_free(void *p) { mi_free(p); }
+static inline void *b_realloc(void *p, size_t n) { return mi_realloc(p, n); }
 static bheap_t *b_heap_new(void) { return mi_heap_new(); }
 static inline void *b_heap_malloc(bheap_t *h, size_t n) { return mi_heap_malloc(h, n); }
 static void b_heap_destroy(bheap_t *h) { mi_heap_destroy(h); }
@@ -57,6 +64,7 @@ static void b_heap_destroy(bheap_t *h) { mi_heap_destroy(h); }
 typedef void bheap_t;
 static inline void *b_malloc(size_t n) { return malloc(n); }
 static inline void b_free(void *p) { free(p); }
+static inline void *b_realloc(void *p, size_t n) { return realloc(p, n); }
 static bheap_t *b_heap_new(void) { return (void *)1; }
 static inline void *b_heap_malloc(bheap_t *h, size_t n) { (void)h; return malloc(n); }
 static void b_heap_destroy(bheap_t *h) { (void)h; }
@@ -106,6 +114,15 @@ static inline void touch(void *p, size_t n) {
   for (size_t i = 0; i < n; i += 4096) c[i] = (char)i;
   c[n - 1] = 1;
 }
+
+/* Page faults of this process so far (minor + major). */
+static long faults_now(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt + ru.ru_majflt;
+}
+/* Faults taken inside the timed loop of the workload that sets it (medium); -1 = not measured. */
+static long loop_faults = -1;
 
 static void *xcheck(void *p, size_t n) {
   if (p == NULL) {
@@ -334,6 +351,53 @@ static uint64_t wl_prodcons(double seconds, double *elapsed, double *cpu_rate) {
 }
 /* }====================================================== */
 
+/* ** {======================================================
+** medium: 32 KiB-1 MiB blocks, malloc/free and realloc growth.
+** ======================================================= */
+#define MEDIUM_SLOTS 64
+#define MEDIUM_LO ((size_t)32 * 1024 + 1)
+#define MEDIUM_HI ((size_t)1024 * 1024)
+
+static uint64_t wl_medium(double seconds, double *elapsed, double *cpu_rate) {
+  rng_t r = {0x243F6A8885A308D3ULL};
+  void *slot[MEDIUM_SLOTS];
+  size_t size[MEDIUM_SLOTS];
+  for (int i = 0; i < MEDIUM_SLOTS; i++) {
+    size[i] = rng_range(&r, MEDIUM_LO, MEDIUM_HI);
+    slot[i] = xcheck(b_malloc(size[i]), size[i]);
+    touch(slot[i], size[i]);
+  }
+  double t0 = now_s(), t1 = t0, end = t0 + seconds, c0 = thread_cpu_s();
+  long f0 = faults_now();
+  uint64_t ops = 0;
+  do {
+    for (int k = 0; k < 64; k++) {
+      uint32_t i = rng_below(&r, MEDIUM_SLOTS);
+      if (rng_below(&r, 4) == 0 && size[i] < MEDIUM_HI) {
+        size_t n = size[i] + rng_range(&r, 1, size[i]);
+        if (n > MEDIUM_HI) n = MEDIUM_HI;
+        char *p = xcheck(b_realloc(slot[i], n), n);
+        touch(p + size[i], n - size[i]);
+        slot[i] = p;
+        size[i] = n;
+      } else {
+        b_free(slot[i]);
+        size[i] = rng_range(&r, MEDIUM_LO, MEDIUM_HI);
+        slot[i] = xcheck(b_malloc(size[i]), size[i]);
+        touch(slot[i], size[i]);
+      }
+    }
+    ops += 64;
+    t1 = now_s();
+  } while (t1 < end);
+  loop_faults = faults_now() - f0;
+  *elapsed = t1 - t0;
+  *cpu_rate = (double)ops / (thread_cpu_s() - c0);
+  for (int i = 0; i < MEDIUM_SLOTS; i++) b_free(slot[i]);
+  return ops;
+}
+/* }====================================================== */
+
 static const struct {
   const char *name;
   uint64_t (*run)(double seconds, double *elapsed, double *cpu_rate);
@@ -342,6 +406,7 @@ static const struct {
   {"request", wl_request},
   {"prodcons", wl_prodcons},
   {"twoheaps", wl_twoheaps},
+  {"medium", wl_medium},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -387,8 +452,8 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("core alloc=%s workload=%s ops=%llu seconds=%.6f ops_per_s=%.1f ops_per_cpu_s=%.1f "
-           "rss_kib=%ld\n", ALLOC_NAME, name, (unsigned long long)ops, elapsed,
-           (double)ops / elapsed, cpu_rate, ru.ru_maxrss);
+           "rss_kib=%ld loop_faults=%ld\n", ALLOC_NAME, name, (unsigned long long)ops, elapsed,
+           (double)ops / elapsed, cpu_rate, ru.ru_maxrss, loop_faults);
     return 0;
   }
   usage();

@@ -35,13 +35,15 @@ typedef struct {
   const char *unit; /* throughput unit shown */
   double scale;     /* ops/s divided by this */
   double min_vs_mi, min_vs_glibc;
+  double max_faults_vs_mi; /* page faults per op, hakmem / mimalloc; 0 = not reported */
 } workload_t;
 
 static const workload_t workloads[] = {
-  {"random", "Mops/s", 1e6, 1.1, 0},
-  {"request", "kreq/s", 1e3, 2.0, 3.0},
-  {"prodcons", "Mops/s", 1e6, 2.0, 0},
-  {"twoheaps", "Mops/s", 1e6, 1.1, 0},
+  {"random", "Mops/s", 1e6, 1.1, 0, 0},
+  {"request", "kreq/s", 1e3, 2.0, 3.0, 0},
+  {"prodcons", "Mops/s", 1e6, 2.0, 0, 0},
+  {"twoheaps", "Mops/s", 1e6, 1.1, 0, 0},
+  {"medium", "kops/s", 1e3, 1.0, 0, 1.5}, /* issue 10 */
 };
 #define NWORKLOADS ((int)(sizeof workloads / sizeof workloads[0]))
 #define RSS_MAX_VS_MI 1.1
@@ -95,6 +97,8 @@ typedef struct {
   double ops_per_s;
   double ops_per_cpu_s;
   long rss_kib; /* ru_maxrss from wait4 */
+  double faults_per_op; /* page faults of the timed loop (loop_faults=, else the whole
+                           process's from wait4) over the ops reported */
   long hwm_kib; /* VmHWM reported by the child, when it does (workload none) */
 } result_t;
 
@@ -165,6 +169,13 @@ static result_t run_one(int alloc, const char *workload, double seconds) {
     const char *hw = strstr(out, "hwm_kib=");
     res.hwm_kib = hw ? atol(hw + strlen("hwm_kib=")) : 0;
     res.rss_kib = ru.ru_maxrss;
+    const char *n = strstr(out, " ops=");
+    double nops = n ? atof(n + strlen(" ops=")) : 0;
+    const char *lf = strstr(out, "loop_faults=");
+    double faults = lf && atol(lf + strlen("loop_faults=")) >= 0
+                        ? (double)atol(lf + strlen("loop_faults="))
+                        : (double)(ru.ru_minflt + ru.ru_majflt);
+    res.faults_per_op = nops > 0 ? faults / nops : 0;
   }
   if (verbose) fprintf(stderr, "  %s", len ? out : "(no output)\n");
   return res;
@@ -217,7 +228,7 @@ static void print_machine(int rounds, double seconds) {
 
 static void usage(void) {
   fprintf(stderr, "usage: run [--rounds R] [--seconds S] [--workloads a,b,...] [--cpu] [-v] [--strict]\n"
-                  "  workloads: random request prodcons twoheaps (default: all)\n"
+                  "  workloads: random request prodcons twoheaps medium (default: all)\n"
                   "  --cpu: ops per CPU-second of the working threads instead of wall time\n");
   exit(64);
 }
@@ -250,7 +261,8 @@ int main(int argc, char **argv) {
   if (cpu)
     printf("--cpu: throughput per CPU-second of the working threads (prodcons stays wall time)\n");
 
-  static double ops[NWORKLOADS][NALLOC][MAX_ROUNDS], rss[NWORKLOADS][NALLOC][MAX_ROUNDS];
+  static double ops[NWORKLOADS][NALLOC][MAX_ROUNDS], rss[NWORKLOADS][NALLOC][MAX_ROUNDS],
+      flt[NWORKLOADS][NALLOC][MAX_ROUNDS];
   int failed = 0;
   /* Peak RSS of each binary doing nothing: subtracted in the RSS-base row. */
   double base[NALLOC];
@@ -267,6 +279,7 @@ int main(int argc, char **argv) {
         double rate = cpu && res.ops_per_cpu_s > 0 ? res.ops_per_cpu_s : res.ops_per_s;
         ops[w][a][r] = res.ok ? rate : 0;
         rss[w][a][r] = res.ok ? (double)res.rss_kib : 0;
+        flt[w][a][r] = res.ok ? res.faults_per_op : 0;
         failed |= !res.ok;
       }
       fprintf(stderr, " .");
@@ -303,6 +316,16 @@ int main(int argc, char **argv) {
     printf("%-9s %-8s %9.1f %9.1f %9.1f %7.2fx %7.2fx  %-27s %s\n", "", "RSS MiB",
            k[HAK] / 1024, k[MI] / 1024, k[GLIBC] / 1024, rvs_mi, rvs_gl, target,
            k[HAK] > 0 ? (rpass ? "PASS" : "MISS") : "FAIL");
+    if (wl->max_faults_vs_mi > 0) {
+      double f[NALLOC];
+      for (int a = 0; a < NALLOC; a++) f[a] = median(flt[w][a], rounds);
+      double fvs_mi = f[MI] > 0 ? f[HAK] / f[MI] : 0, fvs_gl = f[GLIBC] > 0 ? f[HAK] / f[GLIBC] : 0;
+      int fpass = f[HAK] >= 0 && f[MI] > 0 && fvs_mi <= wl->max_faults_vs_mi;
+      missed |= !fpass;
+      snprintf(target, sizeof target, "<= %.1fx mi", wl->max_faults_vs_mi);
+      printf("%-9s %-8s %9.2f %9.2f %9.2f %7.2fx %7.2fx  %-27s %s\n", "", "faults/op", f[HAK],
+             f[MI], f[GLIBC], fvs_mi, fvs_gl, target, fpass ? "PASS" : "MISS");
+    }
     double b[NALLOC];
     for (int a = 0; a < NALLOC; a++) b[a] = k[a] - base[a];
     printf("%-9s %-8s %9.2f %9.2f %9.2f %7.2fx %7.2fx  %-27s %s\n", "", "RSS-base",

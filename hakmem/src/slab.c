@@ -61,6 +61,14 @@ static uint64_t run_starts(uint64_t m, unsigned n) {
 ** whose head page is still committed (reusing it costs no page faults, and keeps the dirty
 ** count, hence madvise calls, down); NULL if none. */
 static hak__slab_t *pick_free_span(hak_heap_t *h, unsigned n) {
+  if (n > 1) {
+    /* Medium: first a committed run with as much free again after it, so realloc can grow the
+    ** block in place (bench:core medium: 39% of growths in place with first fit, 62% so). */
+    unsigned room = n < 32 ? 2 * n : 63;
+    for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next)
+      for (uint64_t m = run_starts(ss->free_mask, room); m; m &= m - 1)
+        if (ss->slabs[__builtin_ctzll(m)].dirty) return &ss->slabs[__builtin_ctzll(m)];
+  }
   hak__slab_t *clean = NULL;
   for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
     for (uint64_t m = run_starts(ss->free_mask, n); m; m &= m - 1) {
@@ -216,7 +224,10 @@ void hak__slab_fold_all_freed(hak_heap_t *h, const hak__slab_t *s) {
 }
 
 /* h->lock held: s joins the free mask; returns its superslab when that is now unused and
-** should go (the caller releases it after unlocking). */
+** should go (the caller releases it after unlocking): when it is not the heap's only one and the
+** heap holds more committed free slabs than the dirty cap. Below the cap an empty superslab
+** stays, its slabs reusable without a page fault: releasing it at once made a working set that
+** empties one superslab now and then (medium blocks) map and fault in 4 MiB each time. */
 static hak__superslab_t *mark_free(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *s,
                                    bool dirty) {
   int i = (int)(s - ss->slabs);
@@ -224,7 +235,7 @@ static hak__superslab_t *mark_free(hak_heap_t *h, hak__superslab_t *ss, hak__sla
   ss->assigned--;
   s->dirty = dirty;
   if (dirty) h->dirty_slabs++;
-  if (ss->assigned == 0 && h->ss_count > 1) {
+  if (ss->assigned == 0 && h->ss_count > 1 && h->dirty_slabs > dirty_cap(h)) {
     hak__slab_unlink_superslab(h, ss);
     return ss;
   }
