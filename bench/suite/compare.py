@@ -42,6 +42,7 @@ MICRO = {
     "sh6bench": ("wl_sh6bench", True),
     "sh8bench": ("wl_sh8bench", True),
     "glibc-simple": ("wl_glibc_simple", False),
+    "malloc-large": ("wl_malloc_large", False),
 }
 PROGRAMS = {"redis": False, "gcc": False}
 DESCRIPTIONS = {
@@ -74,6 +75,8 @@ DESCRIPTIONS = {
     "glibc-simple": "glibc bench-malloc-simple-like, one thread: for sizes 16-1024 B (powers of two) "
                     "and batches of 25/100/400/1600, malloc the batch then free it in order; "
                     "600,000 blocks per size and batch.",
+    "malloc-large": "mimalloc-bench malloc-large-like, one thread: 20 live blocks of 5-25 MiB, one "
+                    "replaced at random 2000 times, each new block zero-filled.",
     "redis": "redis-server (Debian, 127.0.0.1) under the allocator; redis-benchmark (not "
              "preloaded) with SET, GET, LPUSH, LPOP, SADD, HSET, 40,000 requests each, 20 clients, "
              "pipeline 8, 200-byte values, 100,000 random keys; time = sum over tests of "
