@@ -50,7 +50,12 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, hak__tcache_t *tc, un
 ** it has none ready (empty list, or a key that needs the slow path's report). */
 HAK_INLINE hak__block_t *pop_from(hak_heap_t *h, hak__slab_t *s) {
   hak__block_t *b = s->free;
-  if (HAK_UNLIKELY(b == NULL || hak__blk_key(b) != hak__free_key)) return NULL;
+  if (HAK_UNLIKELY(b == NULL)) return NULL;
+  /* Tool builds open and close the key's bytes to read it: only at a block of s (the refill
+  ** reports any other link). The default build reads the key at once: a link overwritten
+  ** with an address of no block fails the key test (or faults, if nothing is mapped there). */
+  if (HAK_TRACKING && hak__link_slab(b) != s) return NULL;
+  if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) return NULL;
   s->free = hak__blk_next(h, b);
   HAK_OWNED_INC(s->allocs);
   hak__blk_hand_out(h, b, s->block_size);

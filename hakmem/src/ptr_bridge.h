@@ -108,6 +108,14 @@ HAK_INLINE hak__slab_t *hak__resolve_small_fast(hak__uptr_t u, hak__base_t *base
   return hak__slab_check((hak__superslab_t *)(u.addr & ~(uintptr_t)HAK_SS_MASK), u, base);
 }
 
+/* A link read from a free block or a remote queue, memory a use-after-free write can reach:
+** the slab of the block it names when that is a carved block start of an assigned slab (the
+** checks a freed pointer passes), else NULL. Nothing is read at the link's address. */
+HAK_INLINE hak__slab_t *hak__link_slab(const hak__block_t *link) {
+  hak__base_t b;
+  return hak__resolve_small_fast((hak__uptr_t){ (uintptr_t)link }, &b);
+}
+
 /* A pointer the fast path already resolved (its slow cases take the pointer alone, so the fast
 ** path keeps nothing live for them): its slab, with its base. */
 HAK_INLINE hak__slab_t *hak__resolved_small(hak__uptr_t u, hak__base_t *base) {

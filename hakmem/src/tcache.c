@@ -272,14 +272,30 @@ void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   hak__report_pending();
 }
 
+/* A remote chain whose link at `where` names no free block of tc's slabs: reported, and the
+** rest of the chain dropped (its blocks stay out, leaked: counts cannot be trusted past it). */
+static HAK_NOINLINE void bad_remote_link(const void *where) {
+  hak__report(HAK_ERR_CORRUPTION, "hak_heap_drain", where,
+              "corrupted remote-free list: the link in this freed block was overwritten "
+              "(use after free?); the rest of the list is dropped");
+}
+
 size_t hak__tcache_drain(hak__tcache_t *tc) {
   hak__block_t *list = hak__remote_take_all(tc);
+  const void *where = &tc->remote; /* where the link now followed was read */
   size_t n = 0;
   uint64_t bytes = 0;
   while (list) {
+    /* Checked before anything is read or written there: a block of a slab of this cache,
+    ** still marked free (every block in a remote chain is). */
+    hak__slab_t *s = hak__link_slab(list);
+    if (HAK_UNLIKELY(s == NULL || s->owner != tc || hak__blk_key(list) != hak__free_key)) {
+      bad_remote_link(where);
+      break;
+    }
     hak__base_t b = { list };
+    where = list;
     list = hak__blk_next(tc->heap, list);
-    hak__slab_t *s = hak__slab_of_base(b);
     bytes += s->block_size;
     give_back(tc, s, b);
     n++;
@@ -331,6 +347,16 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       hak__slab_carve(tc, s);
     }
     hak__block_t *b = s->free;
+    if (HAK_UNLIKELY(hak__link_slab(b) != s)) {
+      /* A link in the list (a free block's first word) was overwritten: it names no block of
+      ** this slab. Nothing is read or written there; the rest of the list is dropped. */
+      s->free = NULL;
+      s->broken = 1;
+      hak__report(HAK_ERR_CORRUPTION, "hak_malloc", b,
+                  "corrupted free list: a freed block's link was overwritten (use after free?) "
+                  "with this address, which is no free block of its slab");
+      continue;
+    }
     if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
       /* Handed out already while still listed (two frees of one block raced), or overwritten
       ** after its free. It is never handed out twice; the rest of the list cannot be trusted. */

@@ -1,0 +1,133 @@
+/*
+** Use-after-free writes into freed blocks (issue 11's attacks, default build): a link overwritten
+** blind (the attacker cannot read freed memory) in a thread's own free list, and in a remote
+** chain waiting for the owner's drain. Each ends in one HAK_ERR_CORRUPTION report naming where
+** the bad link was found; the target the attacker chose is never handed out nor written, and the
+** heap keeps working.
+*/
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "test_util.h"
+
+static hak_heap_t *heap;
+static ht_errlog_t errlog;
+
+static void setup(void) {
+  heap = hak_heap_create(NULL);
+  cr_assert_not_null(heap);
+  ht_errlog_install(&errlog);
+}
+
+static void teardown(void) {
+  hak_set_error_handler(NULL, NULL);
+  hak_heap_destroy(heap);
+}
+
+TestSuite(corruption, .init = setup, .fini = teardown, .timeout = 30);
+
+static unsigned char global_target[256];
+
+/* Overwrite the first word of a freed block: where every allocator keeps its link. The write
+** is the attack, so ASan (which would stop it first) does not instrument it. */
+__attribute__((no_sanitize("address"), noinline)) static void uaf_write_link(void *freed,
+                                                                              const void *value) {
+  volatile unsigned char *d = freed;
+  uintptr_t v = (uintptr_t)value;
+  for (size_t i = 0; i < sizeof v; i++) d[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void poison_own_list(void *target) {
+  void *x = hak_heap_malloc(heap, 64), *y = hak_heap_malloc(heap, 64);
+  cr_assert(x && y);
+  hak_free(y);
+  hak_free(x); /* the list: x, y, ... */
+  uaf_write_link(x, target);
+  void *first = hak_heap_malloc(heap, 64);
+  cr_assert_eq(first, x, "x comes back first");
+#ifndef HAK_SECURE
+  cr_assert_eq(errlog.calls, 0); /* the secure build decodes x's link as it pops x: reported */
+#endif
+  for (int i = 0; i < 100; i++) {
+    void *p = hak_heap_malloc(heap, 64);
+    cr_assert_not_null(p);
+    cr_assert_neq(p, target, "the attacker's target was handed out");
+    cr_assert_eq(hak_heap_of(p), heap, "%p is not a block of the heap", p);
+  }
+  cr_assert_eq(errlog.calls, 1, "%d reports", errlog.calls);
+  cr_assert_eq(errlog.err, HAK_ERR_CORRUPTION, "error %d (%s)", errlog.err, errlog.msg);
+#ifdef HAK_SECURE
+  const void *named = x; /* the block whose link was found overwritten, as it was popped */
+#else
+  const void *named = target; /* found when it was about to be popped: its holder is gone */
+#endif
+  cr_assert(ht_msg_names_pointer(errlog.msg, named), "message: %s", errlog.msg);
+  cr_assert_null(ht_heap_usable(heap));
+}
+
+Test(corruption, own_free_list_link_to_a_stack_buffer) {
+  unsigned char target[256];
+  memset(target, 0, sizeof target);
+  poison_own_list(target + 64);
+  cr_assert(ht_all_zero(target, sizeof target), "the target was written");
+}
+
+Test(corruption, own_free_list_link_to_a_global) {
+  memset(global_target, 0, sizeof global_target);
+  poison_own_list(global_target + 64);
+  cr_assert(ht_all_zero(global_target, sizeof global_target), "the target was written");
+}
+
+Test(corruption, own_free_list_link_into_a_live_block_of_the_same_slab) {
+  unsigned char *live = hak_heap_malloc(heap, 64);
+  memset(live, 0, 64);
+  poison_own_list(live + 16); /* inside a live block: not a block start */
+  cr_assert(ht_all_zero(live, 64), "the live block was written");
+  hak_free(live);
+}
+
+static void *free_one(void *p) {
+  hak_free(p);
+  hak_thread_post_remote(); /* the block is in the owner's remote queue now */
+  return NULL;
+}
+
+static void poison_remote_chain(void *target) {
+  void *x = hak_heap_malloc(heap, 48);
+  cr_assert_not_null(x);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, free_one, x), 0);
+  pthread_join(t, NULL);
+  uaf_write_link(x, target); /* the chain: x -> target */
+  hak_heap_drain(heap);
+  cr_assert_eq(errlog.calls, 1, "%d reports", errlog.calls);
+  cr_assert_eq(errlog.err, HAK_ERR_CORRUPTION, "error %d (%s)", errlog.err, errlog.msg);
+  cr_assert(ht_msg_names_pointer(errlog.msg, x), "the report names the block whose link was "
+            "overwritten: %s", errlog.msg);
+  for (int i = 0; i < 100; i++) {
+    void *p = hak_heap_malloc(heap, 48);
+    cr_assert_neq(p, target);
+    cr_assert_eq(hak_heap_of(p), heap);
+  }
+  cr_assert_eq(errlog.calls, 1);
+  cr_assert_null(ht_heap_usable(heap));
+}
+
+Test(corruption, remote_chain_link_to_a_stack_buffer) {
+  unsigned char target[256];
+  memset(target, 0, sizeof target);
+  poison_remote_chain(target + 64);
+  cr_assert(ht_all_zero(target, sizeof target), "the drain wrote into the target");
+}
+
+Test(corruption, remote_chain_link_to_a_global) {
+  memset(global_target, 0, sizeof global_target);
+  poison_remote_chain(global_target + 128);
+  cr_assert(ht_all_zero(global_target, sizeof global_target), "the drain wrote into the target");
+}
+
+Test(corruption, remote_chain_link_to_unmapped_memory) {
+  poison_remote_chain((void *)(uintptr_t)0x10000000000ull); /* 1 TiB: nothing mapped there */
+}
