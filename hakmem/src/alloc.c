@@ -270,16 +270,12 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     return NULL;
   }
   size_t usable = hak__loc_usable(&loc);
-  bool in_place;
-  if (loc.kind == HAK_LOC_SMALL) {
+  if (loc.kind == HAK_LOC_LARGE) {
+    /* A shrink never moves; growth stays in the block's heap (mremap) when that is `h`. */
+    void *q = size <= usable || loc.large->heap == h ? hak__large_resize(&loc, size) : NULL;
+    if (q) return q;
+  } else if (size <= usable && (size > usable / 2 || usable <= 64)) {
     /* In place while the request still maps to this class or a smaller one within half. */
-    in_place = size <= usable && (size > usable / 2 || usable <= 64);
-  } else {
-    in_place = (size <= usable && size >= usable / 2) ||
-               (size > usable && loc.large->heap == h && hak__large_resize(&loc, size));
-    usable = hak__loc_usable(&loc);
-  }
-  if (in_place) {
     if (HAK_TRACKING) HAK_TRACK_SLACK(p, size, usable);
     return p;
   }
