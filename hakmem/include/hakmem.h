@@ -45,6 +45,9 @@ typedef struct hak_heap_s hak_heap_t;
 typedef struct hak_heap_config_s {
   const char *name;   /* copied (first 31 bytes); shown in error messages; NULL = "heap" */
   size_t limit_bytes; /* cap on held_bytes; 0 = no limit */
+  /* How long a freed large block's mapping stays committed for reuse by the heap's later large
+  ** requests (see hak_heap_set_purge_delay); 0 = default (1000 ms), < 0 = unmapped at free. */
+  int32_t purge_delay_ms;
 } hak_heap_config_t;
 
 /*
@@ -59,7 +62,7 @@ typedef struct hak_heap_config_s {
 typedef struct hak_heap_stats_s {
   size_t live_bytes;        /* usable sizes of blocks allocated and not yet freed */
   size_t live_blocks;       /* number of such blocks */
-  size_t held_bytes;        /* slabs assigned to the heap plus large mappings */
+  size_t held_bytes;        /* slabs assigned to the heap plus large mappings, live or cached */
   size_t peak_held_bytes;   /* highest held_bytes since creation */
   size_t limit_bytes;       /* current limit, 0 = none */
   uint64_t alloc_count;     /* successful allocations (realloc that moves counts one) */
@@ -129,6 +132,17 @@ void hak_heap_get_stats(hak_heap_t *heap, hak_heap_stats_t *out);
 int hak_heap_set_limit(hak_heap_t *heap, size_t limit_bytes);
 size_t hak_heap_get_limit(const hak_heap_t *heap);
 
+/*
+** Large blocks (above the size classes) are mappings of their own. A freed one stays committed,
+** counted in held_bytes, and serves the heap's next large request of its size or smaller (the
+** rest of it is unmapped), until it is purged (unmapped): once it has been free for `ms`
+** milliseconds (0 = default, 1000; < 0 = at free), at the heap's next large allocation or free
+** or hak_heap_collect; at once by hak_heap_collect(heap, true), when a request would pass the
+** limit, and when a heap's cached mappings pass 64 MiB (oldest first). Setting a delay < 0 also
+** purges what is cached. Returns 0, or -1 with errno EINVAL for a NULL heap.
+*/
+int hak_heap_set_purge_delay(hak_heap_t *heap, int32_t ms);
+
 /* The heap's name as given at creation ("heap" by default). */
 const char *hak_heap_name(const hak_heap_t *heap);
 
@@ -153,11 +167,14 @@ void *hak_heap_malloc(hak_heap_t *heap, size_t size);
 void *hak_heap_calloc(hak_heap_t *heap, size_t count, size_t size);
 /*
 ** p NULL = malloc. size 0 frees p and returns NULL (as glibc). Keeps contents; stays in place
-** when the block's size class allows; p may belong to another heap, and whenever the block has
-** to move it moves into `heap`. On failure returns NULL, errno ENOMEM, p untouched.
+** when the block's size class allows. A large block never moves to shrink (its tail is unmapped)
+** and grows in place or by moving its pages (no copy) while it stays in its own heap; p may
+** belong to another heap, and whenever the block has to be copied it moves into `heap`. On
+** failure returns NULL, errno ENOMEM, p untouched.
 */
 void *hak_heap_realloc(hak_heap_t *heap, void *p, size_t size);
-/* alignment: any power of two (tested up to 64 MiB). Not a power of two: NULL + EINVAL. */
+/* alignment: any power of two (tested up to 1 GiB; a large alignment costs address space, not
+** held bytes: about size rounded up to 64 KiB). Not a power of two: NULL + EINVAL. */
 void *hak_heap_aligned_alloc(hak_heap_t *heap, size_t alignment, size_t size);
 
 /*

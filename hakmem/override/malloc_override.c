@@ -12,7 +12,7 @@
 **    counted (HAKMEM_VERBOSE=1 prints each one); double and interior frees abort as glibc does;
 **  - errno: set to ENOMEM on allocation failure, never touched by posix_memalign.
 ** Environment (read once, at initialisation; see docs/OVERRIDE.md): HAKMEM_STATS, HAKMEM_VERBOSE,
-** HAKMEM_CHECK, HAKMEM_ON_ERROR, HAKMEM_LIMIT.
+** HAKMEM_CHECK, HAKMEM_ON_ERROR, HAKMEM_LIMIT, HAKMEM_PURGE_DELAY_MS.
 */
 #include <errno.h>
 #include <stdatomic.h>
@@ -41,6 +41,8 @@ typedef struct ovr_options_s {
   bool check;      /* HAKMEM_CHECK: look every freed pointer up before freeing it */
   int on_error;    /* HAKMEM_ON_ERROR: abort (default) | warn | ignore, for double/interior frees */
   size_t limit;    /* HAKMEM_LIMIT: cap on the default heap's held bytes, 0 = none */
+  bool purge_set;  /* HAKMEM_PURGE_DELAY_MS given: the default heap's purge delay */
+  int32_t purge_delay_ms;
 } ovr_options_t;
 
 static ovr_options_t ovr_opt;
@@ -156,6 +158,15 @@ static void ovr_read_env(void) {
   ovr_opt.check = ovr_env_flag("HAKMEM_CHECK");
   if (ovr_opt.check) atomic_store_explicit(&ovr_free_slow, true, memory_order_relaxed);
   ovr_opt.limit = ovr_parse_size(getenv("HAKMEM_LIMIT"));
+  const char *d = getenv("HAKMEM_PURGE_DELAY_MS");
+  if (d != NULL && *d != '\0') {
+    char *end = NULL;
+    long ms = strtol(d, &end, 10);
+    if (*end == '\0') {
+      ovr_opt.purge_set = true;
+      ovr_opt.purge_delay_ms = ms > INT32_MAX ? INT32_MAX : ms < -1 ? -1 : (int32_t)ms;
+    }
+  }
   const char *e = getenv("HAKMEM_ON_ERROR");
   ovr_opt.on_error = OVR_ON_ERROR_ABORT;
   if (e != NULL && strcmp(e, "warn") == 0) ovr_opt.on_error = OVR_ON_ERROR_WARN;
@@ -171,6 +182,7 @@ static void ovr_init_slow(void) {
     hak_set_error_handler(ovr_error_handler, NULL);
     hak_heap_t *heap = hak_default_heap();
     if (ovr_opt.limit != 0) hak_heap_set_limit(heap, ovr_opt.limit);
+    if (ovr_opt.purge_set) hak_heap_set_purge_delay(heap, ovr_opt.purge_delay_ms);
     if (ovr_opt.verbose) ovr_write("hakmem: malloc override active (default heap)\n");
     ovr_in_init = false;
     atomic_store_explicit(&ovr_state, 2, memory_order_release);

@@ -274,11 +274,14 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     return NULL;
   }
   size_t usable = hak__loc_usable(&loc);
-  bool in_place;
-  if (loc.kind == HAK_LOC_SMALL) {
+  if (loc.kind == HAK_LOC_LARGE) {
+    /* A shrink never moves; growth stays in the block's heap (mremap) when that is `h`. */
+    void *q = size <= usable || loc.large->heap == h ? hak__large_resize(&loc, size) : NULL;
+    if (q) return q;
+  } else {
     /* In place while the request still maps to this class or a smaller one within half; a
     ** medium block never moves to shrink. */
-    in_place = size <= usable && (size > usable / 2 || usable <= 64 || usable > HAK_SMALL_MAX);
+    bool in_place = size <= usable && (size > usable / 2 || usable <= 64 || usable > HAK_SMALL_MAX);
     /* A medium block of this thread grows over the free slabs after it. */
     if (!in_place && size > usable && usable > HAK_SMALL_MAX && size <= HAK_MEDIUM_MAX &&
         loc.ss->heap == h &&
@@ -288,14 +291,10 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
       usable = loc.slab->block_size;
       HAK_TRACK_RESIZE(h, p, usable);
     }
-  } else {
-    in_place = (size <= usable && size >= usable / 2) ||
-               (size > usable && loc.large->heap == h && hak__large_resize(&loc, size));
-    usable = hak__loc_usable(&loc);
-  }
-  if (in_place) {
-    if (HAK_TRACKING) HAK_TRACK_SLACK(p, size, usable);
-    return p;
+    if (in_place) {
+      if (HAK_TRACKING) HAK_TRACK_SLACK(p, size, usable);
+      return p;
+    }
   }
   usable = HAK_TRACK_ACCESSIBLE(p, usable);
   void *q = hak_heap_malloc(h, size);

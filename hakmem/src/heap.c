@@ -33,7 +33,6 @@ static hak_heap_t *live_heaps;
 
 static void fork_prepare(void) {
   hak__tc_lock_acquire();
-  hak__large_lock_all();
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_lock(&h->lock);
   hak__ss_lock_all();
   hak__meta_lock_all();
@@ -43,7 +42,6 @@ static void fork_parent(void) {
   hak__meta_unlock_all();
   hak__ss_unlock_all();
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_unlock(&h->lock);
-  hak__large_unlock_all();
   hak__tc_lock_release();
 }
 
@@ -57,7 +55,6 @@ static void fork_child(void) {
     atomic_store_explicit(&h->settling, 0, memory_order_relaxed);    /* nor their exits */
   }
   hak__rbatch_fork_child();
-  hak__large_reinit_child();
   hak__tc_reinit_child();
 }
 
@@ -84,6 +81,7 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   memcpy(h->name, name, n);
   h->name[n] = 0;
   h->limit = cfg ? cfg->limit_bytes : 0;
+  h->purge_delay_ms = cfg ? cfg->purge_delay_ms : 0;
   h->id = atomic_fetch_add(&next_id, 1);
   h->secret = (hak__free_key ^ (h->id * 0xbf58476d1ce4e5b9ull) ^ (uintptr_t)h) * 0x94d049bb133111ebull;
   HAK_TRACK_HEAP_NEW(h);
@@ -174,7 +172,7 @@ void hak_heap_destroy(hak_heap_t *h) {
   atomic_store_explicit(&h->notify_fn, NULL, memory_order_release);
   /* A post of another thread may still be calling h's hook (it posted before the discard). */
   wait_zero(&h->notify_busy);
-  hak__large_release_heap(h, HAK_LARGE_DESTROYED);
+  hak__large_release_heap(h, true);
   release_chain(h->ss_list, false); /* h is private to the caller now */
   h->ss_list = NULL;
   h->ss_count = 0;
@@ -185,7 +183,7 @@ void hak_heap_destroy(hak_heap_t *h) {
 
 void hak_heap_reset(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_reset")) return;
-  hak__large_release_heap(h, HAK_LARGE_RESET);
+  hak__large_release_heap(h, false);
   HAK_TRACK_HEAP_GONE(h);
   HAK_TRACK_HEAP_NEW(h);
   hak__tc_lock_acquire();
@@ -205,7 +203,7 @@ void hak_heap_reset(hak_heap_t *h) {
     hak__ss_clear_slabs(keep);
     for (int i = 1; i < HAK_SLABS_PER_SS; i++) h->dirty_slabs += keep->slabs[i].dirty;
   }
-  h->held = 0;
+  h->held = h->large_cached_bytes; /* the large blocks went to the cache (large.c) */
   pthread_mutex_unlock(&h->lock);
   hak__tc_lock_release();
   release_chain(drop, false);
@@ -253,11 +251,9 @@ void hak_heap_collect(hak_heap_t *h, bool force) {
   pthread_mutex_unlock(&h->lock);
   release_chain(drop, true);
   hak__slab_decommit_free(h, force);
+  hak__large_collect(h, force);
   hak__report_pending();
-  if (force) {
-    hak__ss_trim_cache();
-    hak__large_trim_cache();
-  }
+  if (force) hak__ss_trim_cache();
 }
 
 int hak_heap_set_limit(hak_heap_t *h, size_t limit) {

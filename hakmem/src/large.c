@@ -1,263 +1,494 @@
-/* large.c: large blocks: mapping, registry entries, heap lists and the mapping cache. */
+/*
+** large.c: large blocks and each heap's cache of freed mappings.
+**
+** A large block is a mapping of its size rounded up to 64 KiB granules, aligned to a granule or
+** to its alignment (mapped with the alignment's slack, both ends trimmed: the alignment costs
+** address space, not held bytes). Its record is a meta-pool object; every granule's registry
+** entry points at it. Free checks, under the heap's lock: the registry entry still names the
+** record, the seal, the state, the registry entries at the block's last granule and just past it
+** (the size), and both list neighbours pointing back; any mismatch is reported, never followed.
+**
+** The cache (per heap, under heap->lock): a freed mapping stays committed, still counted in
+** held_bytes, for purge_delay_ms (HAK_LARGE_PURGE_MS by default) and while the heap's cached
+** mappings total at most HAK_LARGE_CACHE_BYTES (the oldest go first). Bins by granule count,
+** four per doubling, with a bitmap of the non-empty ones: a request takes the head of its own
+** bin if it is big enough, else the head of the first non-empty bin above (constant time), and
+** the excess tail is unmapped. Mappings past the delay are purged (munmap, registry tombstone,
+** record freed) at the heap's next large allocation or free, in hak_heap_collect (all of them
+** when forced), when a request would pass the limit, and at destroy.
+**
+** No system call under heap->lock: work is taken off the lists under it and done after.
+*/
 #include "large.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "meta_pool.h"
 #include "os.h"
 #include "registry.h"
 #include "track.h"
 
-#define HAK_LARGE_CACHE_COUNT 64
-#define HAK_LARGE_CACHE_BYTES ((size_t)64 << 20) /* all cached mappings together */
-#define HAK_LARGE_CACHE_MAP_MAX ((size_t)8 << 20)  /* bigger mappings are unmapped at free */
 #define GRAN ((size_t)1 << HAK_REG_GRAN_SHIFT)
 
-static pthread_mutex_t hak__large_lock = HAK_MUTEX_INIT;
-static hak__large_t *cache;
-static int cache_n;
-static size_t cache_bytes;
+uintptr_t hak__large_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-void hak__large_lock_all(void) { pthread_mutex_lock(&hak__large_lock); }
-void hak__large_unlock_all(void) { pthread_mutex_unlock(&hak__large_lock); }
-void hak__large_reinit_child(void) { hak__mutex_init(&hak__large_lock); }
-
-static size_t user_offset(size_t align) {
-  return align <= HAK_LARGE_HDR ? HAK_LARGE_HDR : align;
+static void key_init(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t k = ((uint64_t)ts.tv_nsec << 20) ^ (uintptr_t)&ts ^ ((uint64_t)getpid() << 40) ^
+               (uintptr_t)&key_init;
+  k *= 0x9e3779b97f4a7c15ull;
+  k ^= k >> 29;
+  k *= 0xbf58476d1ce4e5b9ull;
+  hak__large_key = (uintptr_t)(k | (1ull << 63));
 }
 
-/* With hak__large_lock held: a cached mapping that fits, or NULL. */
-static hak__large_t *cache_take(size_t map_size, size_t map_align, size_t room) {
-  hak__large_t *best = NULL;
-  for (hak__large_t *l = cache; l; l = l->next) {
-    if (l->map_size < map_size || l->map_size > 2 * map_size + GRAN) continue;
-    if (l->map_size > room) continue;
-    if ((uintptr_t)l % map_align) continue;
-    if (!best || l->map_size < best->map_size) best = l;
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int32_t purge_delay(const hak_heap_t *h) {
+  return h->purge_delay_ms ? h->purge_delay_ms : HAK_LARGE_PURGE_MS;
+}
+
+static uintptr_t entry_of(const hak__large_t *l) { return (uintptr_t)l | HAK_REG_LARGE; }
+
+static void seal(hak__large_t *l) { l->seal = hak__large_seal_of(l); }
+
+/* ** {====================================================== lists (heap->lock held) */
+
+/* The one unlink: only when both neighbours point back at l (or l is the head/tail). */
+static bool unlink_checked(hak__large_t **head, hak__large_t **tail, hak__large_t *l, int k) {
+  hak__large_t *n = l->link[k].next, *p = l->link[k].prev;
+  if (p ? p->link[k].next != l : *head != l) return false;
+  if (n ? n->link[k].prev != l : (tail && *tail != l)) return false;
+  if (p) p->link[k].next = n;
+  else *head = n;
+  if (n) n->link[k].prev = p;
+  else if (tail) *tail = p;
+  return true;
+}
+
+static void push_front(hak__large_t **head, hak__large_t *l, int k) {
+  l->link[k].prev = NULL;
+  l->link[k].next = *head;
+  if (*head) (*head)->link[k].prev = l;
+  *head = l;
+}
+
+static bool cache_remove(hak_heap_t *h, hak__large_t *l) {
+  if (!unlink_checked(&h->large_bin[l->bin], NULL, l, HAK_LL_MAIN) ||
+      !unlink_checked(&h->large_oldest, &h->large_newest, l, HAK_LL_AGE))
+    return false;
+  if (!h->large_bin[l->bin]) h->large_bin_mask &= ~(1ull << l->bin);
+  h->large_cached_bytes -= l->usable;
+  return true;
+}
+
+/* Work to do once heap->lock is released: mappings to unmap (their records freed), a tail to
+** unmap, an error to report. */
+typedef struct {
+  hak__large_t *unmap;
+  uintptr_t tail;
+  size_t tail_size;
+  int err;
+  const char *why;
+  const void *ptr;
+} after_t;
+
+static void corrupt(after_t *a, const void *p, const char *why) {
+  if (a->err) return;
+  a->err = HAK_ERR_CORRUPTION;
+  a->why = why;
+  a->ptr = p;
+}
+
+/* Take l (off every list) out of the heap: unmapped after the lock. */
+static void drop(hak_heap_t *h, hak__large_t *l, after_t *a) {
+  h->held -= l->usable;
+  l->link[HAK_LL_MAIN].next = a->unmap;
+  a->unmap = l;
+}
+
+static bool evict_oldest(hak_heap_t *h, after_t *a) {
+  hak__large_t *l = h->large_oldest;
+  if (!l) return false;
+  if (!cache_remove(h, l)) {
+    /* Not followed: the cache is forgotten (its mappings leak, still counted as held). */
+    corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
+    memset(h->large_bin, 0, sizeof h->large_bin);
+    h->large_bin_mask = 0;
+    h->large_oldest = h->large_newest = NULL;
+    return false;
   }
-  if (!best) return NULL;
-  if (best->prev) best->prev->next = best->next;
-  else cache = best->next;
-  if (best->next) best->next->prev = best->prev;
-  cache_n--;
-  cache_bytes -= best->map_size;
-  return best;
+  drop(h, l, a);
+  return true;
 }
 
-/* heap->lock held. */
-static int reserve(hak_heap_t *h, size_t bytes) {
-  if (h->limit && (h->held > h->limit || bytes > h->limit - h->held)) return -1;
-  h->held += bytes;
-  if (h->held > h->peak_held) h->peak_held = h->held;
-  return 0;
+static void expire(hak_heap_t *h, after_t *a) {
+  if (!h->large_oldest) return;
+  uint64_t now = now_ms(), delay = (uint64_t)purge_delay(h);
+  while (h->large_oldest && now - h->large_oldest->freed_ms >= delay && evict_oldest(h, a)) {
+  }
 }
 
-void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
-  size_t off = user_offset(align);
-  if (size == 0) size = 1; /* a unique block with at least one usable byte */
-  size_t map_align = align > GRAN ? align : GRAN;
-  if (size > PTRDIFF_MAX - off - GRAN) {
-    errno = ENOMEM;
+/* l, freed (off the live list), into the cache; or dropped when the heap does not cache or l
+** is bigger than the cap. */
+static void cache_put(hak_heap_t *h, hak__large_t *l, after_t *a) {
+  if (purge_delay(h) < 0 || l->usable > HAK_LARGE_CACHE_BYTES) {
+    drop(h, l, a);
+    return;
+  }
+  while (h->large_cached_bytes + l->usable > HAK_LARGE_CACHE_BYTES && evict_oldest(h, a)) {
+  }
+  l->bin = hak__large_bin(l->usable / GRAN);
+  l->freed_ms = now_ms();
+  push_front(&h->large_bin[l->bin], l, HAK_LL_MAIN);
+  h->large_bin_mask |= 1ull << l->bin;
+  l->link[HAK_LL_AGE].next = NULL;
+  l->link[HAK_LL_AGE].prev = h->large_newest;
+  if (h->large_newest) h->large_newest->link[HAK_LL_AGE].next = l;
+  else h->large_oldest = l;
+  h->large_newest = l;
+  h->large_cached_bytes += l->usable;
+}
+
+/* A cached mapping of at least size bytes whose start is aligned to align, or NULL. */
+static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_t *a) {
+  size_t g = size / GRAN;
+  if (g > HAK_LARGE_CACHE_GRANS || !h->large_bin_mask) return NULL;
+  unsigned b = hak__large_bin(g);
+  hak__large_t *l = h->large_bin[b];
+  if (!l || l->usable < size) {
+    uint64_t above = h->large_bin_mask & ~((2ull << b) - 1);
+    if (!above) return NULL;
+    l = h->large_bin[__builtin_ctzll(above)];
+  }
+  if (hak__large_base(l) & (align - 1)) return NULL;
+  if (!hak__large_sound(l) || !cache_remove(h, l)) {
+    corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
     return NULL;
   }
-  size_t map_size = (off + size + GRAN - 1) & ~(GRAN - 1);
-  /* Reserve against the limit and pick a cached mapping in one step, so a bigger cached
-  ** mapping is only taken when the limit has room for all of it. */
-  pthread_mutex_lock(&hak__large_lock);
-  pthread_mutex_lock(&h->lock);
-  size_t room = !h->limit ? SIZE_MAX : (h->held >= h->limit ? 0 : h->limit - h->held);
-  hak__large_t *l = map_size <= room ? cache_take(map_size, map_align, room) : NULL;
-  int r = map_size <= room ? reserve(h, l ? l->map_size : map_size) : -1;
-  pthread_mutex_unlock(&h->lock);
-  pthread_mutex_unlock(&hak__large_lock);
-  if (r != 0) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  bool fresh = false;
-  if (l) {
-    map_size = l->map_size;
-  } else {
-    l = hak__os_map_aligned(map_size, map_align);
-    if (l) {
-      l->magic = HAK_LARGE_MAGIC;
-      l->map_size = map_size;
-      if (hak__reg_set((uintptr_t)l, map_size, (uintptr_t)l | HAK_REG_LARGE) != 0) {
-        hak__reg_set((uintptr_t)l, map_size, HAK_REG_NONE);
-        hak__os_unmap(l, map_size);
-        l = NULL;
-      }
-    }
-    if (!l) {
-      pthread_mutex_lock(&h->lock);
-      h->held -= map_size;
-      pthread_mutex_unlock(&h->lock);
-      errno = ENOMEM;
-      return NULL;
-    }
-    fresh = true;
-  }
-  l->user = (uintptr_t)l + off;
-  l->usable = map_size - off;
-  HAK_TRACK_ALLOC(h, (void *)l->user, l->usable);
-  HAK_TRACK_SLACK((void *)l->user, size, l->usable);
-  if (zero && !fresh) memset((void *)l->user, 0, size);
-  pthread_mutex_lock(&hak__large_lock);
-  pthread_mutex_lock(&h->lock);
-  l->heap = h;
-  l->state = HAK_LARGE_LIVE;
-  l->prev = NULL;
-  l->next = h->large_list;
-  if (l->next) l->next->prev = l;
-  h->large_list = l;
-  h->large_allocs++;
-  h->large_count++;
-  h->large_live_bytes += l->usable;
-  pthread_mutex_unlock(&h->lock);
-  pthread_mutex_unlock(&hak__large_lock);
-  return (void *)l->user;
-}
-
-static void unmap_mapping(hak__large_t *l) {
-  HAK_TRACK_UNMAP(l, l->map_size);
-  hak__os_unmap(l, l->map_size);
-}
-
-/* The registry entry an unmapped large block leaves: later frees say why it is gone. */
-static uintptr_t tombstone(int state) {
-  return state == HAK_LARGE_DESTROYED ? HAK_REG_DEAD_SS : HAK_REG_DEAD_LARGE;
-}
-
-/* hak__large_lock held; l unlinked from its heap. Returns a mapping to unmap, or NULL. */
-static hak__large_t *retire(hak__large_t *l, int state) {
-  l->state = state;
-  l->heap = NULL;
-  if (cache_n < HAK_LARGE_CACHE_COUNT && l->map_size <= HAK_LARGE_CACHE_MAP_MAX &&
-      cache_bytes + l->map_size <= HAK_LARGE_CACHE_BYTES) {
-    l->prev = NULL;
-    l->next = cache;
-    if (cache) cache->prev = l;
-    cache = l;
-    cache_n++;
-    cache_bytes += l->map_size;
-    return NULL;
-  }
-  hak__reg_set((uintptr_t)l, l->map_size, tombstone(state));
   return l;
 }
 
-static void unlink_from_heap(hak_heap_t *h, hak__large_t *l) {
-  if (l->prev) l->prev->next = l->next;
-  else h->large_list = l->next;
-  if (l->next) l->next->prev = l->prev;
-  h->held -= l->map_size;
-  h->large_frees++;
-  h->large_count--;
-  h->large_live_bytes -= l->usable;
+/* Room under the limit for bytes more, evicting cached mappings (oldest first) if need be. */
+static bool make_room(hak_heap_t *h, size_t bytes, after_t *a) {
+  for (;;) {
+    if (!h->limit || (h->held <= h->limit && bytes <= h->limit - h->held)) return true;
+    if (!evict_oldest(h, a)) return false;
+  }
 }
 
+static void hold(hak_heap_t *h, size_t bytes) {
+  h->held += bytes;
+  if (h->held > h->peak_held) h->peak_held = h->held;
+}
+
+static void go_live(hak_heap_t *h, hak__large_t *l) {
+  l->state = HAK_LARGE_LIVE;
+  push_front(&h->large_list, l, HAK_LL_MAIN);
+  h->large_allocs++;
+  h->large_count++;
+  h->large_live_bytes += l->usable;
+}
+
+/* Unlock-side work: tombstones, unmaps, record frees, the report. */
+static void finish(after_t *a, uintptr_t tomb, const char *op) {
+  while (a->unmap) {
+    hak__large_t *l = a->unmap;
+    a->unmap = l->link[HAK_LL_MAIN].next;
+    uintptr_t base = hak__large_base(l);
+    hak__reg_set(base, l->usable, tomb);
+    HAK_TRACK_UNMAP((void *)base, l->usable);
+    hak__os_unmap((void *)base, l->usable);
+    hak__meta_rec_free(l);
+  }
+  if (a->tail_size) {
+    HAK_TRACK_UNMAP((void *)a->tail, a->tail_size);
+    hak__os_unmap((void *)a->tail, a->tail_size);
+  }
+  if (a->err) hak__report(a->err, op, a->ptr, a->why);
+}
+
+/* ** }====================================================== */
+
+/* ** {====================================================== allocation */
+
+/* A fresh mapping with its record, registered; NULL + ENOMEM. */
+static hak__large_t *map_fresh(hak_heap_t *h, size_t size, size_t align) {
+  pthread_once(&key_once, key_init);
+  hak__large_t *l = hak__meta_rec_alloc();
+  if (!l) return NULL;
+  void *m = hak__os_map_aligned(size, align);
+  if (!m) {
+    hak__meta_rec_free(l);
+    return NULL;
+  }
+  l->heap = h;
+  l->base_enc = (uintptr_t)m ^ hak__large_key;
+  l->usable = size;
+  seal(l);
+  if (hak__reg_set((uintptr_t)m, size, entry_of(l)) != 0) {
+    hak__reg_set((uintptr_t)m, size, HAK_REG_NONE);
+    hak__os_unmap(m, size);
+    hak__meta_rec_free(l);
+    errno = ENOMEM;
+    return NULL;
+  }
+  return l;
+}
+
+void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
+  if (size == 0) size = 1; /* a unique block with at least one usable byte */
+  size_t map_align = align > GRAN ? align : GRAN;
+  if (size > PTRDIFF_MAX - GRAN || map_align > PTRDIFF_MAX / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t need = (size + GRAN - 1) & ~(GRAN - 1);
+  after_t a = {0};
+  pthread_mutex_lock(&h->lock);
+  expire(h, &a);
+  hak__large_t *l = cache_take(h, need, map_align, &a);
+  bool ok = true;
+  if (l) {
+    if (l->usable > need) {
+      /* Serve the head, unmap the tail: tombstone it now, under the lock. */
+      a.tail = hak__large_base(l) + need;
+      a.tail_size = l->usable - need;
+      hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
+      h->held -= a.tail_size;
+      l->usable = need;
+      seal(l);
+    }
+    go_live(h, l);
+  } else if ((ok = make_room(h, need, &a))) {
+    hold(h, need);
+  }
+  pthread_mutex_unlock(&h->lock);
+  finish(&a, HAK_REG_DEAD_LARGE, "hak_malloc");
+  if (!ok) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bool fresh = l == NULL;
+  if (fresh) {
+    l = map_fresh(h, need, map_align);
+    pthread_mutex_lock(&h->lock);
+    if (l) go_live(h, l);
+    else h->held -= need;
+    pthread_mutex_unlock(&h->lock);
+    if (!l) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  void *p = (void *)hak__large_base(l);
+  HAK_TRACK_ALLOC(h, p, need);
+  HAK_TRACK_SLACK(p, size, need);
+  if (zero && !fresh) memset(p, 0, size);
+  return p;
+}
+
+/* ** }====================================================== */
+
+/* ** {====================================================== free */
+
 int hak__large_dead_err(int state) {
-  return state == HAK_LARGE_DESTROYED ? HAK_ERR_HEAP_DESTROYED : HAK_ERR_DOUBLE_FREE;
+  (void)state;
+  return HAK_ERR_DOUBLE_FREE;
 }
 
 const char *hak__large_dead_reason(int state) {
-  switch (state) {
-    case HAK_LARGE_RESET: return "large block was already freed by hak_heap_reset";
-    case HAK_LARGE_DESTROYED: return "large block of a destroyed heap";
-    default: return "double free of a large block";
+  return state == HAK_LARGE_RESET ? "large block was already freed by hak_heap_reset"
+                                  : "double free of a large block";
+}
+
+/* heap->lock held: l is the live block at p, whole, with the size the registry says.
+** Otherwise a->err says why. */
+static bool check_live(hak__large_t *l, uintptr_t p, after_t *a) {
+  uintptr_t e = entry_of(l);
+  a->ptr = (const void *)p;
+  if (hak__reg_lookup(p) != e) {
+    a->err = HAK_ERR_DOUBLE_FREE; /* freed (and unmapped) by another thread meanwhile */
+    a->why = "large block freed meanwhile by another thread";
+  } else if (!hak__large_sound(l)) {
+    corrupt(a, (void *)p, "corrupt large block record");
+  } else if (l->state != HAK_LARGE_LIVE) {
+    a->err = hak__large_dead_err(l->state);
+    a->why = hak__large_dead_reason(l->state);
+  } else if (hak__large_base(l) != p) {
+    corrupt(a, (void *)p, "registry entry does not match its large block record");
+  } else if (hak__reg_lookup(p + l->usable - 1) != e || hak__reg_lookup(p + l->usable) == e) {
+    corrupt(a, (void *)p, "large block record size disagrees with the registry");
   }
+  return a->err == 0;
 }
 
 void hak__large_free(const hak__loc_t *loc, const char *op) {
   hak__large_t *l = loc->large;
-  const void *p = (const void *)loc->base.blk;
-  pthread_mutex_lock(&hak__large_lock);
-  /* The entry may have changed since the lock-free lookup: check again. */
-  uintptr_t e = hak__reg_lookup((uintptr_t)p);
-  if (e != ((uintptr_t)l | HAK_REG_LARGE) || l->state != HAK_LARGE_LIVE) {
-    int state = (e == ((uintptr_t)l | HAK_REG_LARGE)) ? l->state : HAK_LARGE_FREED;
-    pthread_mutex_unlock(&hak__large_lock);
-    hak__report(hak__large_dead_err(state), op, p, hak__large_dead_reason(state));
-    return;
-  }
-  hak_heap_t *h = l->heap;
-  HAK_TRACK_FREE(h, (void *)l->user, l->usable);
+  uintptr_t p = (uintptr_t)loc->base.blk;
+  hak_heap_t *h = l->heap; /* the resolver checked the seal, which covers it */
+  after_t a = {0};
   pthread_mutex_lock(&h->lock);
-  unlink_from_heap(h, l);
-  pthread_mutex_unlock(&h->lock);
-  hak__large_t *dead = retire(l, HAK_LARGE_FREED);
-  pthread_mutex_unlock(&hak__large_lock);
-  if (dead) unmap_mapping(dead);
-}
-
-void hak__large_release_heap(hak_heap_t *h, int state) {
-  hak__large_t *unmap = NULL;
-  pthread_mutex_lock(&hak__large_lock);
-  pthread_mutex_lock(&h->lock);
-  while (h->large_list) {
-    hak__large_t *l = h->large_list;
-    HAK_TRACK_FREE(h, (void *)l->user, l->usable);
-    unlink_from_heap(h, l);
-    hak__large_t *dead = retire(l, state);
-    if (dead) {
-      dead->next = unmap;
-      unmap = dead;
+  if (check_live(l, p, &a)) {
+    if (!unlink_checked(&h->large_list, NULL, l, HAK_LL_MAIN)) {
+      corrupt(&a, (void *)p, "corrupt large block list");
+    } else {
+      HAK_TRACK_FREE(h, (void *)p, l->usable);
+      h->large_frees++;
+      h->large_count--;
+      h->large_live_bytes -= l->usable;
+      l->state = HAK_LARGE_FREED;
+      expire(h, &a);
+      cache_put(h, l, &a);
     }
   }
   pthread_mutex_unlock(&h->lock);
-  pthread_mutex_unlock(&hak__large_lock);
-  while (unmap) {
-    hak__large_t *next = unmap->next;
-    unmap_mapping(unmap);
-    unmap = next;
-  }
+  finish(&a, HAK_REG_DEAD_LARGE, op);
 }
 
-void hak__large_trim_cache(void) {
-  pthread_mutex_lock(&hak__large_lock);
-  hak__large_t *list = cache;
-  cache = NULL;
-  cache_n = 0;
-  cache_bytes = 0;
-  for (hak__large_t *l = list; l; l = l->next)
-    hak__reg_set((uintptr_t)l, l->map_size, tombstone(l->state));
-  pthread_mutex_unlock(&hak__large_lock);
-  while (list) {
-    hak__large_t *next = list->next;
-    unmap_mapping(list);
-    list = next;
-  }
-}
-
-int hak__large_resize(const hak__loc_t *loc, size_t size) {
-  hak__large_t *l = loc->large;
-  size_t off = l->user - (uintptr_t)l;
-  if (size <= l->usable) return 1;
-  if (size > PTRDIFF_MAX - off - GRAN) return 0;
-  size_t new_map = (off + size + GRAN - 1) & ~(GRAN - 1);
-  hak_heap_t *h = l->heap;
-  size_t grow = new_map - l->map_size;
+void hak__large_release_heap(hak_heap_t *h, bool destroy) {
+  after_t a = {0};
   pthread_mutex_lock(&h->lock);
-  int r = reserve(h, grow);
+  while (h->large_list) {
+    hak__large_t *l = h->large_list;
+    if (!unlink_checked(&h->large_list, NULL, l, HAK_LL_MAIN)) {
+      corrupt(&a, (void *)hak__large_base(l), "corrupt large block list");
+      h->large_list = NULL; /* the rest leaks */
+      break;
+    }
+    HAK_TRACK_FREE(h, (void *)hak__large_base(l), l->usable);
+    h->large_frees++;
+    h->large_count--;
+    h->large_live_bytes -= l->usable;
+    l->state = HAK_LARGE_RESET;
+    if (destroy) drop(h, l, &a);
+    else cache_put(h, l, &a);
+  }
+  if (destroy)
+    while (evict_oldest(h, &a)) {
+    }
   pthread_mutex_unlock(&h->lock);
-  if (r != 0) return 0;
-  /* Grow in place only: the mapping must not move, since the header is its identity. */
-  if (mremap(l, l->map_size, new_map, 0) == MAP_FAILED) {
-    pthread_mutex_lock(&h->lock);
-    h->held -= grow;
-    pthread_mutex_unlock(&h->lock);
+  /* A later free into a destroyed heap's mapping says so (the superslab tombstone's message). */
+  finish(&a, destroy ? HAK_REG_DEAD_SS : HAK_REG_DEAD_LARGE,
+         destroy ? "hak_heap_destroy" : "hak_heap_reset");
+}
+
+void hak__large_collect(hak_heap_t *h, bool force) {
+  after_t a = {0};
+  pthread_mutex_lock(&h->lock);
+  if (force)
+    while (evict_oldest(h, &a)) {
+    }
+  else
+    expire(h, &a);
+  pthread_mutex_unlock(&h->lock);
+  finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_collect");
+}
+
+int hak_heap_set_purge_delay(hak_heap_t *h, int32_t ms) {
+  if (!h) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock(&h->lock);
+  h->purge_delay_ms = ms;
+  pthread_mutex_unlock(&h->lock);
+  if (ms < 0) hak__large_collect(h, true);
+  return 0;
+}
+
+/* ** }====================================================== */
+
+/* ** {====================================================== realloc */
+
+/* Grow l's mapping at p from old to size bytes: in place, or by moving its pages onto a fresh
+** aligned mapping (MREMAP_FIXED replaces it). The new address, or 0 with nothing changed. */
+static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size) {
+  if (mremap((void *)p, old, size, 0) != MAP_FAILED) {
+    if (hak__reg_set(p + old, size - old, entry_of(l)) == 0) return p;
+    hak__reg_set(p + old, size - old, HAK_REG_NONE);
+    mremap((void *)p, size, old, 0); /* a shrink in place cannot fail */
     return 0;
   }
-  pthread_mutex_lock(&hak__large_lock);
-  hak__reg_set((uintptr_t)l + l->map_size, grow, (uintptr_t)l | HAK_REG_LARGE);
-  pthread_mutex_lock(&h->lock);
-  h->large_live_bytes += grow;
-  pthread_mutex_unlock(&h->lock);
-  l->map_size = new_map;
-  l->usable = new_map - off;
-  HAK_TRACK_RESIZE(h, (void *)l->user, l->usable);
-  pthread_mutex_unlock(&hak__large_lock);
-  return 1;
+  void *t = hak__os_map_aligned(size, GRAN);
+  if (!t) return 0;
+  if (hak__reg_set((uintptr_t)t, size, entry_of(l)) != 0) {
+    hak__reg_set((uintptr_t)t, size, HAK_REG_NONE);
+    hak__os_unmap(t, size);
+    return 0;
+  }
+  HAK_TRACK_UNMAP((void *)p, old);
+  if (mremap((void *)p, old, size, MREMAP_MAYMOVE | MREMAP_FIXED, t) == MAP_FAILED) {
+    hak__reg_set((uintptr_t)t, size, HAK_REG_NONE);
+    hak__os_unmap(t, size);
+    return 0;
+  }
+  hak__reg_set(p, old, HAK_REG_DEAD_LARGE);
+  return (uintptr_t)t;
 }
+
+void *hak__large_resize(const hak__loc_t *loc, size_t size) {
+  hak__large_t *l = loc->large;
+  uintptr_t p = (uintptr_t)loc->base.blk;
+  hak_heap_t *h = l->heap;
+  if (size > PTRDIFF_MAX - GRAN) return NULL;
+  size_t need = (size + GRAN - 1) & ~(GRAN - 1);
+  if (need == 0) need = GRAN;
+  after_t a = {0};
+  pthread_mutex_lock(&h->lock);
+  if (!check_live(l, p, &a)) {
+    pthread_mutex_unlock(&h->lock);
+    return NULL; /* the caller's fallback frees p, which reports */
+  }
+  size_t old = l->usable;
+  if (need <= old) {
+    if (need < old) {
+      a.tail = p + need;
+      a.tail_size = old - need;
+      hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
+      h->held -= a.tail_size;
+      h->large_live_bytes -= a.tail_size;
+      l->usable = need;
+      seal(l);
+    }
+    pthread_mutex_unlock(&h->lock);
+    finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
+    HAK_TRACK_RESIZE(h, (void *)p, need);
+    HAK_TRACK_SLACK((void *)p, size, need);
+    return (void *)p;
+  }
+  size_t grow = need - old;
+  bool ok = make_room(h, grow, &a);
+  if (ok) hold(h, grow);
+  pthread_mutex_unlock(&h->lock);
+  finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
+  if (!ok) return NULL;
+  uintptr_t q = grow_mapping(l, p, old, need);
+  pthread_mutex_lock(&h->lock);
+  if (q) {
+    l->base_enc = q ^ hak__large_key;
+    l->usable = need;
+    seal(l);
+    h->large_live_bytes += grow;
+  } else {
+    h->held -= grow;
+  }
+  pthread_mutex_unlock(&h->lock);
+  if (!q) return NULL;
+  HAK_TRACK_MOVE(h, (void *)p, (void *)q, need);
+  HAK_TRACK_SLACK((void *)q, size, need);
+  return (void *)q;
+}
+
+/* ** }====================================================== */

@@ -1,8 +1,11 @@
 /*
-** large.h: the large-block box. Blocks above HAK_MEDIUM_MAX (or with alignment no size class
-** gives) get their own 64 KiB aligned mapping with a header at its start, registered in the
-** address registry and listed on the owning heap. A few freed mappings are cached process-wide
-** (HAK_LARGE_CACHE_*) so request-sized heaps do not mmap/munmap on every cycle.
+** large.h: the large-block box. Blocks above HAK_MEDIUM_MAX (or with an alignment no size class
+** gives) get their own mapping, 64 KiB aligned (or to their alignment), the user pointer at its
+** start. Their records live out of band in the meta pool, found through the address registry:
+** nothing free, realloc or the cache trusts sits in memory a user overflow can reach.
+** Each heap keeps its own freed mappings committed for reuse, for purge_delay_ms and up to
+** HAK_LARGE_CACHE_BYTES (large.c); no process-wide lock on any large path but a fresh mapping's
+** record (meta pool, beside the mmap).
 */
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H
@@ -10,20 +13,60 @@
 #include "ptr_bridge.h"
 #include "types.h"
 
+#define HAK_LARGE_PURGE_MS 1000                   /* default purge_delay_ms */
+#define HAK_LARGE_CACHE_BYTES ((size_t)64 << 20)  /* per heap, all cached mappings together */
+
+/* The key of base_enc (bit 63 set: never a valid pointer), fixed before the first record. */
+extern HAK_HIDDEN uintptr_t hak__large_key;
+
+HAK_INLINE uintptr_t hak__large_base(const hak__large_t *l) { return l->base_enc ^ hak__large_key; }
+
+HAK_INLINE uint64_t hak__large_seal_of(const hak__large_t *l) {
+  uint64_t x = (uintptr_t)l ^ l->base_enc ^ ((uint64_t)l->usable * 0x9e3779b97f4a7c15ull) ^
+               ((uintptr_t)l->heap * 0xbf58476d1ce4e5b9ull) ^ hak__large_key;
+  x ^= x >> 31;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 29);
+}
+
+/* The record is whole: its seal matches and its state is one a record can have. */
+HAK_INLINE bool hak__large_sound(const hak__large_t *l) {
+  return l->seal == hak__large_seal_of(l) && l->state >= HAK_LARGE_LIVE &&
+         l->state <= HAK_LARGE_RESET;
+}
+
+/* Cache bin of a mapping of g granules (1 <= g <= HAK_LARGE_CACHE_GRANS): 1, 2, 3, then four
+** bins per doubling; bin b holds [hak__large_bin_lo(b), hak__large_bin_lo(b + 1)). */
+HAK_INLINE unsigned hak__large_bin(size_t g) {
+  if (g < 4) return (unsigned)g - 1;
+  unsigned e = 63u - (unsigned)__builtin_clzll(g);
+  return 4 * (e - 2) + (unsigned)((g >> (e - 2)) & 3) + 3;
+}
+HAK_INLINE size_t hak__large_bin_lo(unsigned b) {
+  if (b < 3) return b + 1;
+  unsigned e = (b - 3) / 4 + 2, m = (b - 3) % 4;
+  return (size_t)(4 + m) << (e - 2);
+}
+_Static_assert(HAK_LARGE_BINS == 4 * (10 - 2) + 3 + 1, "bins cover 1..1024 granules");
+_Static_assert(HAK_LARGE_CACHE_GRANS << HAK_REG_GRAN_SHIFT == HAK_LARGE_CACHE_BYTES,
+               "the largest cached mapping is the cache's cap");
+
 void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero);
-/* Free a resolved large block (validated again under the large lock). */
+/* Free a resolved large block (validated again under its heap's lock). */
 void hak__large_free(const hak__loc_t *loc, const char *op);
-/* Release all of h's large blocks (destroy or reset); state: HAK_LARGE_RESET/DESTROYED. */
-void hak__large_release_heap(hak_heap_t *h, int state);
+/*
+** Resize a resolved live large block: a shrink keeps the block where it is and unmaps the tail
+** it no longer needs; growth extends the mapping in place or moves its pages to a new mapping
+** (mremap, no copy). Returns the block's address, or NULL (p untouched) when growth fails.
+*/
+void *hak__large_resize(const hak__loc_t *loc, size_t size);
+/* Release all of h's large blocks: reset keeps them cached (within the cap), destroy unmaps
+** them and every cached mapping. */
+void hak__large_release_heap(hak_heap_t *h, bool destroy);
+/* Purge h's cached mappings: those past the delay, or all when force. */
+void hak__large_collect(hak_heap_t *h, bool force);
 /* The error code and reason for using a large block in a state other than HAK_LARGE_LIVE. */
 int hak__large_dead_err(int state);
 const char *hak__large_dead_reason(int state);
-void hak__large_trim_cache(void);
-/* Try to resize in place (same mapping, or mremap when it has to grow); 1 on success. */
-int hak__large_resize(const hak__loc_t *loc, size_t size);
-
-void hak__large_lock_all(void);
-void hak__large_unlock_all(void);
-void hak__large_reinit_child(void);
 
 #endif

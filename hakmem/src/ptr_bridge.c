@@ -2,6 +2,7 @@
 #include "ptr_bridge.h"
 
 #include "hakmem.h"
+#include "large.h"
 
 /* A pointer that is not a block to free: why, as the error code and message to report. */
 static void bad(hak__loc_t *loc, int err, const char *why) {
@@ -39,12 +40,20 @@ static void classify_in_superslab(hak__superslab_t *ss, hak__uptr_t u, hak__loc_
         "reassigned: a stale pointer freed again?)");
 }
 
-/* A large block's user pointer, or the error for a pointer elsewhere in its mapping. */
+/* A large block's user pointer (its mapping's start), or the error for a pointer elsewhere in
+** its mapping. A record that is not whole, or does not cover the address its registry entry
+** was found at, is corruption: nothing of it is used. */
 static void classify_large(hak__large_t *l, hak__uptr_t u, hak__loc_t *loc) {
-  if (u.addr != l->user) {
-    bad(loc, HAK_ERR_INTERIOR_POINTER,
-        u.addr < l->user ? "pointer into a large block's header"
-                         : "interior pointer into a large block");
+  if (!hak__large_sound(l)) {
+    bad(loc, HAK_ERR_CORRUPTION, "corrupt large block record");
+    return;
+  }
+  uintptr_t base = hak__large_base(l);
+  if (u.addr != base) {
+    if (u.addr > base && u.addr - base < l->usable)
+      bad(loc, HAK_ERR_INTERIOR_POINTER, "interior pointer into a large block");
+    else
+      bad(loc, HAK_ERR_CORRUPTION, "registry entry does not match its large block record");
     return;
   }
   loc->kind = HAK_LOC_LARGE;

@@ -2,9 +2,11 @@
 ** registry.h: the address registry box. Answers "what hakmem region covers this address?" for
 ** any address without touching memory that may be unmapped. Two levels over the 47-bit user
 ** address space at 64 KiB granularity: a static top array of lazily created leaves.
-** Entries are tagged words: a superslab header, a large-block header, or a tombstone left when
-** hakmem gave a range back (so late frees into it get a precise message).
-** Writers (map/unmap of regions) are serialised by their callers; readers are lock-free.
+** Entries are tagged words: a superslab header, a large block's record (out of band, in the meta
+** pool), or a tombstone left when hakmem gave a range back (so late frees into it get a precise
+** message). Writers (map/unmap of regions) are serialised by their callers (whoever owns the
+** region: a large mapping's ranges are written by the thread that holds it off every list, or
+** under its heap's lock); readers are lock-free.
 */
 #ifndef HAK_REGISTRY_H
 #define HAK_REGISTRY_H
@@ -21,7 +23,7 @@
 enum {
   HAK_REG_NONE = 0,
   HAK_REG_SS = 1,        /* value: superslab header | 1 */
-  HAK_REG_LARGE = 2,     /* value: large header | 2 */
+  HAK_REG_LARGE = 2,     /* value: large block record | 2 */
   HAK_REG_DEAD_SS = 3,   /* a superslab was here and was unmapped */
   HAK_REG_DEAD_LARGE = 4, /* a large block was here and was unmapped */
   HAK_REG_FREED_SS = 5    /* a superslab was here, unmapped while its heap lived */

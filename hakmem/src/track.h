@@ -2,7 +2,8 @@
 ** track.h: the tool-support box. Tells Valgrind (built with HAK_VALGRIND) or AddressSanitizer
 ** (HAK_ASAN) which bytes of hakmem memory a program may touch: user blocks are accessible
 ** while live, free blocks and unassigned slabs are not, and the allocator opens a free block's
-** 16 header bytes only while it reads or writes them. Every macro is empty in other builds.
+** 16 header bytes only while it reads or writes them. A block that moves (a large block's pages
+** moved by mremap) keeps its state (HAK_TRACK_MOVE). Every macro is empty in other builds.
 ** Valgrind sees each heap as a mempool, so destroy and reset free all of its blocks at once.
 */
 #ifndef HAK_TRACK_H
@@ -18,6 +19,7 @@
 #define HAK_TRACK_ALLOC(h, p, n) VALGRIND_MEMPOOL_ALLOC((h), (p), (n))
 #define HAK_TRACK_FREE(h, p, n) VALGRIND_MEMPOOL_FREE((h), (p))
 #define HAK_TRACK_RESIZE(h, p, n) VALGRIND_MEMPOOL_CHANGE((h), (p), (p), (n))
+#define HAK_TRACK_MOVE(h, from, to, n) VALGRIND_MEMPOOL_CHANGE((h), (from), (to), (n))
 #define HAK_TRACK_HEAP_NEW(h) VALGRIND_CREATE_MEMPOOL((h), 0, 0)
 #define HAK_TRACK_HEAP_GONE(h) VALGRIND_DESTROY_MEMPOOL((h))
 #define HAK_TRACK_UNMAP(p, n) ((void)0)
@@ -36,6 +38,7 @@
 #define HAK_TRACK_ALLOC(h, p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define HAK_TRACK_FREE(h, p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define HAK_TRACK_RESIZE(h, p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define HAK_TRACK_MOVE(h, from, to, n) ASAN_UNPOISON_MEMORY_REGION((to), (n))
 #define HAK_TRACK_HEAP_NEW(h) ((void)0)
 #define HAK_TRACK_HEAP_GONE(h) ((void)0)
 #define HAK_TRACK_UNMAP(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
@@ -64,6 +67,7 @@ static inline size_t hak__asan_accessible(const void *p, size_t usable) {
 #define HAK_TRACK_ALLOC(h, p, n) ((void)0)
 #define HAK_TRACK_FREE(h, p, n) ((void)0)
 #define HAK_TRACK_RESIZE(h, p, n) ((void)0)
+#define HAK_TRACK_MOVE(h, from, to, n) ((void)0)
 #define HAK_TRACK_HEAP_NEW(h) ((void)0)
 #define HAK_TRACK_HEAP_GONE(h) ((void)0)
 #define HAK_TRACK_UNMAP(p, n) ((void)0)

@@ -1,8 +1,8 @@
 /*
 ** types.h: the data structures shared by the boxes, with their ownership rules.
 ** Locks, outermost first: hak__tc_lock (thread-cache attach/detach, global) -> the remote
-** batches' spin locks (remote_batch.h) -> hak__large_lock (large-block registry and cache,
-** global) -> heap->lock -> hak__ss_lock (superslab cache).
+** batches' spin locks (remote_batch.h) -> heap->lock (also its large blocks and their cache)
+** -> hak__ss_lock (superslab cache) and the meta-pool lock.
 */
 #ifndef HAK_TYPES_H
 #define HAK_TYPES_H
@@ -91,21 +91,38 @@ struct hak__superslab_s {
 _Static_assert(sizeof(hak__superslab_t) <= HAK_SLAB_SIZE, "metadata fits slab 0");
 
 /*
-** A large block: its own mapping, 64 KiB aligned, header at the start, user area after it.
-** All fields are under hak__large_lock; heap list links also need heap->lock.
+** A large block: its own mapping, 64 KiB aligned, the user pointer at its start. Its record is
+** out of band (a meta-pool object, large.c), found through the registry entry of every granule
+** of the mapping; nothing in the mapping itself is metadata. The record never holds the block's
+** address in plain (base_enc = base ^ hak__large_key): memcheck's leak search sees no pointer to
+** a block from hakmem's metadata. `seal` hashes the fields that never change while the block is
+** live (self, heap, base_enc, usable): a record that disagrees with it is reported as
+** corruption, never followed.
+**  - heap: constant for the record's life (a record belongs to one heap, cached or live);
+**  - everything else under heap->lock; free and the pointer bridge read base_enc, usable, seal
+**    and state first without it (a live block's record changes only by its owner's realloc).
+** A live record is on its heap's live list (link[HAK_LL_MAIN]); a cached one is on a bin of the
+** heap's cache (link[HAK_LL_MAIN]) and on its age list (link[HAK_LL_AGE], oldest first).
 */
-enum { HAK_LARGE_LIVE = 1, HAK_LARGE_FREED, HAK_LARGE_RESET, HAK_LARGE_DESTROYED };
+enum { HAK_LARGE_LIVE = 1, HAK_LARGE_FREED, HAK_LARGE_RESET };
+enum { HAK_LL_MAIN = 0, HAK_LL_AGE = 1 };
+typedef struct {
+  hak__large_t *next, *prev;
+} hak__large_link_t;
 struct hak__large_s {
-  uint64_t magic;
   hak_heap_t *heap;
-  hak__large_t *next, *prev; /* heap's list, or the global cache list */
-  size_t map_size;
-  uintptr_t user;
-  size_t usable;
-  int state;
+  hak__large_link_t link[2];
+  uintptr_t base_enc;  /* mapping start ^ hak__large_key */
+  size_t usable;       /* the mapping's size, a multiple of 64 KiB: the user area is all of it */
+  uint64_t seal;       /* hak__large_seal_of(this) */
+  uint64_t freed_ms;   /* cached: when it was freed (CLOCK_MONOTONIC_COARSE, ms) */
+  int state;           /* HAK_LARGE_*: LIVE, or how it was freed while cached */
+  uint32_t bin;        /* cached: its bin */
 };
-#define HAK_LARGE_MAGIC 0x68616b4c47ull
-#define HAK_LARGE_HDR 64
+/* The cache bins: mappings of 1..HAK_LARGE_CACHE_GRANS granules, 4 bins per doubling
+** (large.h: hak__large_bin). */
+#define HAK_LARGE_CACHE_GRANS ((size_t)1024)
+#define HAK_LARGE_BINS 36
 
 /*
 ** A thread cache: one thread's share of one heap. It owns slabs; it lives as long as its heap
@@ -161,7 +178,14 @@ struct hak_heap_s {
 
   _Alignas(HAK_CACHELINE) pthread_mutex_t lock;
   hak__superslab_t *ss_list;
-  hak__large_t *large_list;
+  hak__large_t *large_list;    /* live large blocks */
+  /* freed large mappings kept committed (large.c): bins by size, a bitmap of non-empty bins,
+  ** the age list (oldest first), their bytes (counted in held) */
+  hak__large_t *large_bin[HAK_LARGE_BINS];
+  uint64_t large_bin_mask;
+  hak__large_t *large_oldest, *large_newest;
+  size_t large_cached_bytes;
+  int32_t purge_delay_ms;      /* as configured: 0 = default, < 0 = no cache */
   hak__tcache_t *tcaches;      /* every cache of the heap, owned or idle */
   /* abandoned caches, adopted by the next attaching thread; written under the lock with
   ** relaxed stores, peeked without it by hak_heap_drain (relaxed load) */

@@ -179,8 +179,9 @@ Test(invalid_free, interior_pointer_into_large_block_is_reported) {
 }
 
 Test(invalid_free, pointers_just_before_a_large_block_are_reported) {
-  /* Just below the block lies the mapping's header (or nothing of hakmem's): "never handed out"
-  ** and "inside a block" are both fair descriptions, so either code is accepted. */
+  /* A large block starts its mapping (its record is out of band): just below it lies nothing of
+  ** hakmem's or another large block, so "never handed out" and "inside a block" are both fair
+  ** descriptions and either code is accepted; the block itself is untouched. */
   static const size_t aligns[] = {16, 4096, HT_MIB};
   for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
     unsigned char *p = hak_heap_aligned_alloc(heap, aligns[i], 300 * HT_KIB);

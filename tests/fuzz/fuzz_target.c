@@ -451,7 +451,7 @@ static void op_interior(void) {
   if (bi < 0) return;
   fz_block_t *b = &blocks[bi];
   unsigned char *p = b->p + 1 + v % (b->usable - 1);
-  if (b->large && (v & 1)) p = b->p - 16; /* into the large block's header */
+  if (b->large && (v & 1)) p = b->p + b->usable - 16; /* a large block's end */
   CHECK(hak_usable_size(p) == 0 && hak_heap_of(p) == NULL, "interior %p looks live", (void *)p);
   if (use_realloc) {
     errno = 0;
@@ -479,7 +479,8 @@ static void op_foreign(void) {
     default:
       bi = pick_block();
       if (bi < 0) return;
-      /* A superslab's metadata (or a large block's header): never a block start. */
+      /* A superslab's metadata (or a 4 MiB boundary in or below a large block): never a
+      ** block start. */
       p = (void *)(((uintptr_t)blocks[bi].p & ~(uintptr_t)(SS_SIZE - 1)) + 16);
       break;
   }

@@ -58,7 +58,7 @@ static void child(void) {
   errno = 0;
   hz_check(hak_heap_calloc(h, 1000, 1000) == NULL && errno == ENOMEM, "calloc at the limit");
   errno = 0;
-  hz_check(hak_heap_aligned_alloc(h, 1 << 20, 1 << 20) == NULL && errno == ENOMEM,
+  hz_check(hak_heap_aligned_alloc(h, 1 << 20, 8 << 20) == NULL && errno == ENOMEM,
            "aligned_alloc at the limit");
   errno = 0;
   void *r = hak_heap_realloc(h, blocks[0], 64 * HZ_MIB);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Valgrind proof: runs valgrind_victim (hakmem built with HAK_VALGRIND=1) under memcheck and
 # checks it reports the planted use-after-free, read after reset, leak (also in a program that
-# never calls libc malloc) and uninitialised read of hakmem blocks, and nothing at all for the
+# never calls libc malloc, and of a large block) and uninitialised read of hakmem blocks, and nothing at all for the
 # clean program.
 # Usage: valgrind_test.sh <victim>. Fails when valgrind is missing (./bazelw installs it) or the
 # victim was built with a sanitizer (Bazel does not run this test in sanitizer builds).
@@ -41,6 +41,7 @@ expect uaf 99 "Invalid read of size 1"
 expect reset 99 "Invalid read of size 1"
 expect leak 99 "bytes in 1 blocks are definitely lost"
 expect leak_pure 99 "bytes in 1 blocks are definitely lost"
+expect leak_large 99 "3,145,728 bytes in 1 blocks are definitely lost"
 expect uninit 99 "Conditional jump or move depends on uninitialised value"
 rm -f "$log"
 echo "$pass passed, $fail failed"

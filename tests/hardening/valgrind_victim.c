@@ -3,7 +3,8 @@
 ** HAK_VALGRIND=1. "clean" uses every kind of block correctly (memcheck must stay silent);
 ** "uaf" reads a freed hakmem block; "leak" drops the only pointer to a live block in a program
 ** that also holds a libc block, "leak_pure" in a program that never calls libc's malloc
-** (memcheck skips its leak search when its own malloc list is empty); "reset" reads a block
+** (memcheck skips its leak search when its own malloc list is empty), "leak_large" drops the
+** only pointer to a live large block (its record holds the address encoded); "reset" reads a block
 ** after hak_heap_reset; "uninit" branches on bytes malloc left undefined.
 */
 #include <hakmem.h>
@@ -42,7 +43,28 @@ static int clean(void) {
   d = hak_realloc(d, 100000);
   sink = (unsigned char)d[199];
   hak_free(d);
+  unsigned char *big = hak_malloc(3u << 20); /* a large block grown (mremap) and shrunk */
+  memset(big, 4, 3u << 20);
+  big = hak_realloc(big, 9u << 20);
+  memset(big + (3u << 20), 5, 6u << 20);
+  sink = big[(3u << 20) - 1];
+  big = hak_realloc(big, 1u << 20);
+  sink = big[100];
+  hak_free(big);
   return 0;
+}
+
+/* Out of line, so no register or stack slot of main keeps the address. */
+static __attribute__((noinline)) void leak_large(void) {
+  unsigned char *volatile q = hak_malloc(3u << 20); /* planted: dropped on return */
+  memset(q, 3, 3u << 20);
+}
+
+/* Clears the stack below the caller's frame, where leak_large's frames were: the exit path's
+** frames reuse that memory, and memcheck scans them. */
+static __attribute__((noinline)) void scrub_stack(void) {
+  volatile unsigned char junk[64 * 1024];
+  memset((void *)junk, 0, sizeof junk);
 }
 
 int main(int argc, char **argv) {
@@ -62,6 +84,10 @@ int main(int argc, char **argv) {
     p = hak_malloc(777); /* planted: the only pointer to this block is dropped */
     memset(p, 2, 777);
     p = NULL;
+  } else if (strcmp(mode, "leak_large") == 0) {
+    hak_free(p); /* the only leak is the large block */
+    leak_large();
+    scrub_stack();
   } else if (strcmp(mode, "uninit") == 0) {
     unsigned char *u = hak_heap_malloc(h, 32);
     if (u[5] == 42) puts("planted: branch on uninitialised bytes");
