@@ -223,6 +223,23 @@ static void finish(after_t *a, uintptr_t tomb, const char *op) {
 
 /* ** {====================================================== allocation */
 
+static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size);
+
+/* The biggest cached mapping of a bin below size's (so smaller than size), taken off the cache;
+** NULL if none. */
+static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
+  size_t g = size / GRAN;
+  unsigned b = hak__large_bin(g > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS : g);
+  uint64_t below = h->large_bin_mask & ((1ull << b) - 1);
+  if (!below) return NULL;
+  hak__large_t *l = h->large_bin[63 - __builtin_clzll(below)];
+  if (!hak__large_sound(l) || !cache_remove(h, l)) {
+    corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
+    return NULL;
+  }
+  return l;
+}
+
 /* A fresh mapping with its record, registered; NULL + ENOMEM. */
 static hak__large_t *map_fresh(hak_heap_t *h, size_t size, size_t align) {
   pthread_once(&key_once, key_init);
@@ -261,8 +278,9 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   hak__large_t *l = cache_take(h, need, map_align, &a);
   bool ok = true;
   if (l) {
-    if (l->usable > need) {
-      /* Serve the head, unmap the tail: tombstone it now, under the lock. */
+    if (l->usable - need > need / 4) {
+      /* Serve the head, unmap the tail: tombstone it now, under the lock. A tail of at most a
+      ** quarter stays with the block (its pages are committed: reused, not faulted in again). */
       a.tail = hak__large_base(l) + need;
       a.tail_size = l->usable - need;
       hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
@@ -274,11 +292,40 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   } else if ((ok = make_room(h, need, &a))) {
     hold(h, need);
   }
+  /* Nothing cached is big enough: grow the biggest smaller one (mremap, in place or moving its
+  ** pages), so its committed pages are reused and only the growth faults in. Its bytes are
+  ** held already: the fresh reservation above covers the growth and more. */
+  hak__large_t *g = ok && !l && map_align == GRAN ? cache_take_below(h, need, &a) : NULL;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_malloc");
   if (!ok) {
     errno = ENOMEM;
     return NULL;
+  }
+  if (g) {
+    size_t old = g->usable;
+    uintptr_t q = grow_mapping(g, hak__large_base(g), old, need);
+    after_t a2 = {0};
+    pthread_mutex_lock(&h->lock);
+    if (q) {
+      h->held -= old; /* held twice: as cached, and in the reservation for need */
+      g->base_enc = q ^ hak__large_key;
+      g->usable = need;
+      seal(g);
+      go_live(h, g);
+      l = g;
+    } else {
+      drop(h, g, &a2); /* unchanged, but out of the cache: unmapped */
+    }
+    pthread_mutex_unlock(&h->lock);
+    finish(&a2, HAK_REG_DEAD_LARGE, "hak_malloc");
+    if (l) {
+      void *p = (void *)q;
+      HAK_TRACK_ALLOC(h, p, need); /* a freed mapping: its tool state is a free block's */
+      HAK_TRACK_SLACK(p, size, need);
+      if (zero) memset(p, 0, size);
+      return p;
+    }
   }
   bool fresh = l == NULL;
   if (fresh) {
@@ -428,13 +475,16 @@ static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t s
     hak__os_unmap(t, size);
     return 0;
   }
+  /* The old range's tombstone goes first: once mremap has moved the pages, another thread may
+  ** map that range and register it, which a later write here would overwrite. */
+  hak__reg_set(p, old, HAK_REG_DEAD_LARGE);
   HAK_TRACK_UNMAP((void *)p, old);
   if (mremap((void *)p, old, size, MREMAP_MAYMOVE | MREMAP_FIXED, t) == MAP_FAILED) {
+    hak__reg_set(p, old, entry_of(l));
     hak__reg_set((uintptr_t)t, size, HAK_REG_NONE);
     hak__os_unmap(t, size);
     return 0;
   }
-  hak__reg_set(p, old, HAK_REG_DEAD_LARGE);
   return (uintptr_t)t;
 }
 
