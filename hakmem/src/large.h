@@ -10,6 +10,16 @@
 #include "ptr_bridge.h"
 #include "types.h"
 
+/* The usable size of a fresh mapping for size bytes at the default alignment: hak__large_alloc's
+** rounding (header, then whole registry granules); 0 when no mapping can be that big. A cached
+** mapping it reuses may be up to twice as big. tests/core/good_size_test holds the two equal. */
+HAK_INLINE size_t hak__large_good_size(size_t size) {
+  const size_t gran = (size_t)1 << HAK_REG_GRAN_SHIFT;
+  if (size == 0) size = 1;
+  if (size > PTRDIFF_MAX - HAK_LARGE_HDR - gran) return 0;
+  return ((HAK_LARGE_HDR + size + gran - 1) & ~(gran - 1)) - HAK_LARGE_HDR;
+}
+
 void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero);
 /* Free a resolved large block (validated again under the large lock). */
 void hak__large_free(const hak__loc_t *loc, const char *op);
