@@ -1,14 +1,17 @@
 /*
 ** lua_embed.c: run a Lua script on a fresh hakmem heap, then print what the heap held.
 **
-**   ./bazelw run //examples:lua_embed -- [--limit BYTES] script.lua [args...]
+**   ./bazelw run //examples:lua_embed -- [--limit BYTES] [--lua-limit BYTES] script.lua [args...]
 **
+** --limit caps the heap's held bytes, --lua-limit Lua's own bytes (collectgarbage("count")).
 ** The script sees its arguments in `arg` (as with the lua interpreter) and can
-** `require "hakmem"` to read its heap's stats, collect, or change its limit.
+** `require "hakmem"` to read its heap's stats, collect, or change its limits. Under `bazel run`
+** relative paths are taken from the directory the command was typed in.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hakmem_lua.h>
 #include <lauxlib.h>
@@ -31,29 +34,39 @@ static void print_stats(hak_heap_t *heap) {
 }
 
 static int usage(const char *prog) {
-  fprintf(stderr, "usage: %s [--limit BYTES] script.lua [args...]\n", prog);
+  fprintf(stderr, "usage: %s [--limit BYTES] [--lua-limit BYTES] script.lua [args...]\n", prog);
   return 2;
 }
 
 int main(int argc, char **argv) {
-  size_t limit = 0;
+  size_t limit = 0, lua_limit = 0;
   int i = 1;
-  if (i + 1 < argc && strcmp(argv[i], "--limit") == 0) {
+  while (i + 1 < argc && strncmp(argv[i], "--", 2) == 0) {
     char *end;
-    limit = strtoull(argv[i + 1], &end, 10);
+    size_t v = strtoull(argv[i + 1], &end, 10);
     if (*end != '\0') return usage(argv[0]);
+    if (strcmp(argv[i], "--limit") == 0)
+      limit = v;
+    else if (strcmp(argv[i], "--lua-limit") == 0)
+      lua_limit = v;
+    else
+      return usage(argv[0]);
     i += 2;
   }
   if (i >= argc) return usage(argv[0]);
+  /* bazel run starts programs in their runfiles; paths on the command line are the user's */
+  const char *wd = getenv("BUILD_WORKING_DIRECTORY");
+  if (wd != NULL && chdir(wd) != 0) perror(wd);
 
   hak_heap_t *heap = hak_heap_create(&(hak_heap_config_t){.name = "lua", .limit_bytes = limit});
-  lua_State *L = heap != NULL ? hak_lua_newstate(heap) : NULL;
+  const hak_lua_config_t cfg = {.lua_limit = lua_limit, .open_libs = true, .preload = true};
+  lua_State *L = heap != NULL ? hak_lua_newstate_cfg(heap, &cfg) : NULL;
   if (L == NULL) {
-    fprintf(stderr, "lua_embed: cannot create a state\n");
+    fprintf(stderr, "lua_embed: cannot create a state with the standard libraries%s\n",
+            limit || lua_limit ? " within the limit" : "");
+    hak_heap_destroy(heap);
     return 1;
   }
-  luaL_openlibs(L);
-  hak_lua_preload(L);
   lua_createtable(L, argc - i, 1);
   for (int k = i; k < argc; k++) {
     lua_pushstring(L, argv[k]);

@@ -106,7 +106,8 @@ void hak_heap_destroy(hak_heap_t *heap);
 
 /*
 ** Free every block of the heap at once; the heap stays usable and keeps some memory for reuse
-** (the per-request arena pattern). Same thread rules as hak_heap_destroy.
+** (the per-request arena pattern). Also sets the heap's user word (hak_heap_set_user) to NULL.
+** Same thread rules as hak_heap_destroy.
 */
 void hak_heap_reset(hak_heap_t *heap);
 
@@ -145,6 +146,16 @@ int hak_heap_set_purge_delay(hak_heap_t *heap, int32_t ms);
 
 /* The heap's name as given at creation ("heap" by default). */
 const char *hak_heap_name(const hak_heap_t *heap);
+
+/*
+** One word of the caller's per heap, for bindings that keep state beside a heap they are handed
+** (hakmem_lua keeps its accounting there). NULL in a new heap; hak_heap_reset sets it to NULL;
+** it dies with the heap, so a later heap at the same address starts with NULL. hakmem never
+** dereferences it: point it at a block of the heap itself and reset and destroy free both.
+** Any thread; the set is a release store and the read an acquire load. NULL heap: no-op / NULL.
+*/
+void hak_heap_set_user(hak_heap_t *heap, void *user);
+void *hak_heap_user(const hak_heap_t *heap);
 
 /*
 ** Remote-free notification: fn(heap, arg) is called by the freeing thread when a post of its
@@ -196,6 +207,24 @@ size_t hak_usable_size(const void *p);
 
 /* The heap owning a live block; NULL for anything else (stack, glibc memory, NULL, freed). */
 hak_heap_t *hak_heap_of(const void *p);
+
+/*
+** Whether p points into memory hakmem holds: a superslab or a large block's mapping, live or
+** freed. False for memory hakmem never handed out (stack, libc malloc, NULL) or has given back
+** to the OS. Never reads *p; lock-free, any thread. For shims that see pointers of two
+** allocators: `hak_owns(p) ? hak_free(p) : free(p)` (hakmem_uv's replaced allocator), which
+** still sends hakmem's own bad frees (double, interior) to the error handler.
+*/
+bool hak_owns(const void *p);
+
+/*
+** The usable size a block requested with n bytes gets (as mimalloc's mi_good_size, jemalloc's
+** nallocx): the size class for n <= 1 MiB, where hak_usable_size(hak_heap_malloc(h, n)) is
+** exactly this; above, the size of a fresh mapping (n rounded up to 64 KiB), and a block that
+** reuses a cached mapping may be up to a quarter larger. Never less
+** than n; hak_good_size(hak_good_size(n)) == hak_good_size(n). 0 when n can never be allocated.
+*/
+size_t hak_good_size(size_t n);
 
 /* ---- the process default heap ---- */
 

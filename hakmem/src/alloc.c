@@ -252,6 +252,16 @@ hak_heap_t *hak_heap_of(const void *p) {
   return loc.kind == HAK_LOC_SMALL ? loc.ss->heap : loc.large->heap;
 }
 
+bool hak_owns(const void *p) {
+  uintptr_t tag = hak__reg_lookup((uintptr_t)p) & HAK_REG_TAG_MASK;
+  return tag == HAK_REG_SS || tag == HAK_REG_LARGE;
+}
+
+size_t hak_good_size(size_t n) {
+  if (n <= HAK_MEDIUM_MAX) return hak__class_size[hak__size_to_class(n)];
+  return hak__large_good_size(n);
+}
+
 /* ---- realloc ---- */
 
 void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {

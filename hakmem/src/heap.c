@@ -183,6 +183,7 @@ void hak_heap_destroy(hak_heap_t *h) {
 
 void hak_heap_reset(hak_heap_t *h) {
   if (!h || refuse_default(h, "hak_heap_reset")) return;
+  atomic_store_explicit(&h->user, NULL, memory_order_release);
   hak__large_release_heap(h, false);
   HAK_TRACK_HEAP_GONE(h);
   HAK_TRACK_HEAP_NEW(h);
@@ -277,6 +278,14 @@ size_t hak_heap_get_limit(const hak_heap_t *h) {
 }
 
 const char *hak_heap_name(const hak_heap_t *h) { return h ? h->name : NULL; }
+
+void hak_heap_set_user(hak_heap_t *h, void *user) {
+  if (h) atomic_store_explicit(&h->user, user, memory_order_release);
+}
+
+void *hak_heap_user(const hak_heap_t *h) {
+  return h ? atomic_load_explicit(&((hak_heap_t *)h)->user, memory_order_acquire) : NULL;
+}
 
 void hak_heap_set_remote_notify(hak_heap_t *h, hak_remote_notify_fn *fn, void *arg) {
   if (!h) return;

@@ -443,6 +443,15 @@ void hak__large_collect(hak_heap_t *h, bool force) {
   finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_collect");
 }
 
+bool hak__large_make_room(hak_heap_t *h, size_t bytes) {
+  after_t a = {0};
+  pthread_mutex_lock(&h->lock);
+  bool ok = h->large_cached_bytes && make_room(h, bytes, &a);
+  pthread_mutex_unlock(&h->lock);
+  finish(&a, HAK_REG_DEAD_LARGE, "hak_malloc");
+  return ok;
+}
+
 int hak_heap_set_purge_delay(hak_heap_t *h, int32_t ms) {
   if (!h) {
     errno = EINVAL;

@@ -51,6 +51,17 @@ _Static_assert(HAK_LARGE_BINS == 4 * (10 - 2) + 3 + 1, "bins cover 1..1024 granu
 _Static_assert(HAK_LARGE_CACHE_GRANS << HAK_REG_GRAN_SHIFT == HAK_LARGE_CACHE_BYTES,
                "the largest cached mapping is the cache's cap");
 
+
+/* The usable size of a fresh mapping for size bytes at the default alignment: hak__large_alloc's
+** rounding (whole registry granules, nothing in front); 0 when no mapping can be that big. A
+** cached mapping it reuses may keep a tail of up to a quarter more (large.c). tests/core/
+** good_size_test holds the two equal for fresh mappings. */
+HAK_INLINE size_t hak__large_good_size(size_t size) {
+  const size_t gran = (size_t)1 << HAK_REG_GRAN_SHIFT;
+  if (size == 0) size = 1;
+  if (size > PTRDIFF_MAX - gran) return 0;
+  return (size + gran - 1) & ~(gran - 1);
+}
 void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero);
 /* Free a resolved large block (validated again under its heap's lock). */
 void hak__large_free(const hak__loc_t *loc, const char *op);
@@ -68,5 +79,9 @@ void hak__large_collect(hak_heap_t *h, bool force);
 /* The error code and reason for using a large block in a state other than HAK_LARGE_LIVE. */
 int hak__large_dead_err(int state);
 const char *hak__large_dead_reason(int state);
+
+/* At h's limit: unmap cached mappings (oldest first) until bytes more fit; true when they do
+** and something was cached (slab.c calls it before it fails a slab for the limit). */
+bool hak__large_make_room(hak_heap_t *h, size_t bytes);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "block.h"
 #include "error.h"
+#include "large.h"
 #include "os.h"
 #include "ptr_bridge.h"
 #include "size_class.h"
@@ -120,10 +121,13 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   hak__slab_t *s;
   unsigned n = hak__class_span(cls);
   size_t bytes = (size_t)n << HAK_SLAB_SHIFT;
+  bool purged = false;
   for (;;) {
     pthread_mutex_lock(&h->lock);
     if (h->limit && (h->held > h->limit || bytes > h->limit - h->held)) {
       pthread_mutex_unlock(&h->lock);
+      /* Freed large mappings the heap keeps for reuse count as held: they go first. */
+      if (!purged && (purged = true, hak__large_make_room(h, bytes))) continue;
       if (fresh) hak__ss_release(fresh, true);
       errno = ENOMEM;
       return NULL;

@@ -175,6 +175,8 @@ struct hak_heap_s {
   ** hak_thread_flush: their madvise/munmap must not run under hak__tc_lock); raised under
   ** hak__tc_lock, so destroy and reset, which wait for 0 while holding it, see every one */
   _Atomic uint32_t settling;
+  /* hak_heap_set_user's word: any thread reads (acquire) and writes (release); reset clears it */
+  _Atomic(void *) user;
 
   _Alignas(HAK_CACHELINE) pthread_mutex_t lock;
   hak__superslab_t *ss_list;

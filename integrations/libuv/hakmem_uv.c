@@ -55,6 +55,7 @@ struct binding_s {
   uv_async_t async;
   uv_prepare_t prepare;
   int closing;                /* internal handles not yet closed; reuse only at 0 */
+  bool retired;               /* someone else closed an internal handle: never reused */
   conn_t **map;               /* open addressing on handle address, linear probing */
   size_t map_cap, map_len;
   conn_t *pool;
@@ -218,7 +219,7 @@ int hak_uv_loop_bind(uv_loop_t *loop, hak_heap_t *heap) {
       pthread_mutex_unlock(&g_lock);
       return UV_EBUSY;
     }
-    if (!l && b->closing == 0 && !spare) spare = b;
+    if (!l && b->closing == 0 && !b->retired && !spare) spare = b;
   }
   b = spare;
   if (!b) {
@@ -270,6 +271,12 @@ int hak_uv_loop_bind(uv_loop_t *loop, hak_heap_t *heap) {
   return 0;
 }
 
+int hak_uv_is_internal(const uv_handle_t *handle) {
+  binding_t *b = handle ? binding_of(handle->loop) : NULL;
+  return b && (handle == (const uv_handle_t *)&b->async ||
+               handle == (const uv_handle_t *)&b->prepare);
+}
+
 static void on_internal_closed(uv_handle_t *h) {
   binding_t *b = h->data;
   pthread_mutex_lock(&g_lock);
@@ -305,13 +312,22 @@ int hak_uv_loop_unbind(uv_loop_t *loop) {
   free(b->map);
   b->map = NULL;
   b->map_cap = b->map_len = 0;
+  /* A uv_walk that closed every handle may have closed ours already: libuv forbids a second
+  ** uv_close, and that close's callback is not ours, so the record can never be reused. */
+  uv_handle_t *internal[2] = {(uv_handle_t *)&b->async, (uv_handle_t *)&b->prepare};
   pthread_mutex_lock(&g_lock);
   atomic_store_explicit(&b->loop, NULL, memory_order_release);
   atomic_store_explicit(&b->heap, NULL, memory_order_release);
-  b->closing = 2;
+  b->closing = 0;
+  for (int i = 0; i < 2; i++) {
+    if (uv_is_closing(internal[i]))
+      b->retired = true;
+    else
+      b->closing++;
+  }
   pthread_mutex_unlock(&g_lock);
-  uv_close((uv_handle_t *)&b->async, on_internal_closed);
-  uv_close((uv_handle_t *)&b->prepare, on_internal_closed);
+  for (int i = 0; i < 2; i++)
+    if (!uv_is_closing(internal[i])) uv_close(internal[i], on_internal_closed);
   return 0;
 }
 
@@ -502,7 +518,12 @@ static void *uv_heap_malloc(size_t size) {
   return hak_heap_malloc(atomic_load_explicit(&g_uv_heap, memory_order_relaxed), size);
 }
 
-static void *uv_heap_realloc(void *p, size_t size) {
+/* libuv also frees and reallocs memory it did not get from these functions (1.44 frees the
+** buffer of realpath(path, NULL) with uv__free): such pointers go to libc. Not static: tests
+** call hak__uv_realloc and hak__uv_free. */
+void *hak__uv_realloc(void *p, size_t size);
+void *hak__uv_realloc(void *p, size_t size) {
+  if (p && !hak_owns(p)) return realloc(p, size);
   return hak_heap_realloc(atomic_load_explicit(&g_uv_heap, memory_order_relaxed), p, size);
 }
 
@@ -510,18 +531,21 @@ static void *uv_heap_calloc(size_t count, size_t size) {
   return hak_heap_calloc(atomic_load_explicit(&g_uv_heap, memory_order_relaxed), count, size);
 }
 
-/* libuv frees between a failing syscall and its read of errno. Not static: tests call it. */
+/* libuv frees between a failing syscall and its read of errno. */
 void hak__uv_free(void *p);
 void hak__uv_free(void *p) {
   int saved = errno;
-  hak_free(p);
+  if (hak_owns(p))
+    hak_free(p);
+  else
+    free(p);
   errno = saved;
 }
 
 int hak_uv_replace_allocator(hak_heap_t *heap) {
   if (!heap) return UV_EINVAL;
   atomic_store(&g_uv_heap, heap);
-  return uv_replace_allocator(uv_heap_malloc, uv_heap_realloc, uv_heap_calloc, hak__uv_free);
+  return uv_replace_allocator(uv_heap_malloc, hak__uv_realloc, uv_heap_calloc, hak__uv_free);
 }
 
 /* }====================================================================== */

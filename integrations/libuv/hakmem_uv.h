@@ -7,8 +7,9 @@
 **
 ** Thread rules (the "loop thread" is the thread that runs uv_run on the loop):
 **  - hak_uv_loop_bind, hak_uv_loop_unbind, hak_uv_conn_heap, hak_uv_handle_heap, hak_uv_close,
-**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_queue_work, hak_uv_pool_set_max and
-**    hak_uv_loop_stats run on the loop thread only, like the libuv calls they sit beside.
+**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_queue_work, hak_uv_pool_set_max,
+**    hak_uv_is_internal and hak_uv_loop_stats run on the loop thread only, like the libuv calls
+**    they sit beside.
 **  - hak_uv_loop_heap may be called from any thread.
 **  - Blocks of the loop's heap and of connection heaps may be freed (hak_free) on any thread.
 **    A free is *remote* when the freeing thread has no cache for that heap, i.e. it has never
@@ -52,10 +53,27 @@ int hak_uv_loop_bind(uv_loop_t *loop, hak_heap_t *heap);
 ** Undo hak_uv_loop_bind: stops notifications, drains once, destroys the idle connection heaps
 ** and closes the internal handles. Run the loop once more (uv_run) before uv_loop_close so the
 ** close callbacks run, as for any libuv handle. The loop may be bound again at once.
+** Internal handles already closed by someone else (a uv_walk closing every handle) are left as
+** they are; the binding's record is then never reused (its memory stays reachable).
 ** Returns 0; UV_EINVAL if the loop is not bound; UV_EBUSY while connection heaps are still
 ** attached to open handles or in use by queued work (close those handles first).
+**
+** Shutdown with uv_walk, in this order (docs/LIBUV.md):
+**   walk: if (!uv_is_closing(h) && !hak_uv_is_internal(h)) hak_uv_close(h, cb);
+**   uv_run(loop, UV_RUN_DEFAULT);    close callbacks run, connection heaps go back to the pool
+**   hak_uv_loop_unbind(loop);
+**   uv_run(loop, UV_RUN_DEFAULT);    the internal handles close
+**   uv_loop_close(loop); hak_heap_destroy(heap);
 */
 int hak_uv_loop_unbind(uv_loop_t *loop);
+
+/*
+** Nonzero if handle is one of the binding's own handles (a uv_async_t and a uv_prepare_t per
+** bound loop), which a uv_walk sees: skip them when closing every handle, above all with a close
+** callback that frees the handle (their memory is the binding's). 0 for any other handle, NULL,
+** or a loop not bound. Loop thread.
+*/
+int hak_uv_is_internal(const uv_handle_t *handle);
 
 /* The heap bound to loop, or NULL. Any thread. */
 hak_heap_t *hak_uv_loop_heap(const uv_loop_t *loop);
@@ -149,10 +167,13 @@ static inline hak_uv_work_t *hak_uv_work_of(uv_work_t *req) { return (hak_uv_wor
 /* ---- routing libuv's own allocations ---- */
 
 /*
-** uv_replace_allocator with functions on heap: libuv's internal malloc, realloc, calloc and free
-** go to heap (the free preserves errno, as libuv requires). Call it before any other libuv call,
-** and never destroy the heap afterwards. Returns 0, or UV_EINVAL for a NULL heap or if libuv
-** refuses.
+** uv_replace_allocator with functions on heap: libuv's internal malloc, realloc and calloc go to
+** heap. libuv also frees memory it got from libc (libuv 1.44 frees the buffer of
+** realpath(path, NULL) in uv_fs_req_cleanup), so the free and realloc send pointers outside
+** hakmem's memory (hak_owns) to libc's free and realloc; hakmem's own blocks, bad frees of them
+** included, go to hak_free. The free preserves errno, as libuv requires. Call it before any
+** other libuv call, and never destroy the heap afterwards. Returns 0, or UV_EINVAL for a NULL
+** heap or if libuv refuses.
 */
 int hak_uv_replace_allocator(hak_heap_t *heap);
 

@@ -50,6 +50,37 @@ void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 */
 lua_State *hak_lua_newstate(hak_heap_t *heap);
 
+/* Options of hak_lua_newstate_cfg; zero-initialised means hak_lua_newstate's behaviour. */
+typedef struct hak_lua_config_s {
+  size_t lua_limit; /* cap on Lua's own bytes (hak_lua_set_limit), set before the libraries */
+  bool open_libs;   /* luaL_openlibs, in protected mode */
+  bool preload;     /* hak_lua_preload (needs open_libs) */
+} hak_lua_config_t;
+
+/*
+** hak_lua_newstate, then (cfg may be NULL) the Lua-bytes limit, then the standard libraries and
+** the `hakmem` preload, opened in protected mode: when they do not fit in the heap's limit or in
+** lua_limit, the state is closed and NULL returned with errno ENOMEM, where a plain
+** luaL_openlibs would raise an unprotected error (a panic, then abort). The limits stay as they
+** are. Returns NULL with EINVAL for a NULL heap.
+*/
+lua_State *hak_lua_newstate_cfg(hak_heap_t *heap, const hak_lua_config_t *cfg);
+
+/*
+** Limit on Lua's own bytes in L's heap: the sum of the sizes Lua asked for, as
+** collectgarbage("count") reports them (hak_lua_type_stats_t.bytes, exact), beside the heap's
+** limit on held bytes (hak_heap_set_limit: slabs and mappings, with their slack). An allocation
+** that would take Lua's bytes above it fails as at the heap's limit: Lua collects and raises
+** LUA_ERRMEM; shrinks and frees never fail. A limit below the current bytes is allowed (growth
+** fails until enough is freed). 0 removes it. The limit lives with the heap's Lua accounting:
+** until every Lua block of the heap is freed (lua_close), hak_heap_reset or hak_heap_destroy.
+** Same thread rule as the state. Returns 0, or -1 with errno EINVAL when L does not allocate
+** with hak_lua_alloc.
+*/
+int hak_lua_set_limit(lua_State *L, size_t lua_bytes);
+/* The Lua-bytes limit of L's heap; 0 when none (or L is not on hak_lua_alloc). */
+size_t hak_lua_get_limit(lua_State *L);
+
 /*
 ** The `hakmem` Lua module, for a state whose allocator is hak_lua_alloc:
 **   hakmem.stats()        table: the heap's hak_heap_stats_t fields by name (live_bytes,
@@ -58,8 +89,11 @@ lua_State *hak_lua_newstate(hak_heap_t *heap);
 **                         userdata, thread, upvalue, proto, other.
 **   hakmem.collect()      full Lua collection, then hak_heap_collect(heap, true);
 **                         returns the heap's held_bytes afterwards.
-**   hakmem.limit([bytes]) returns the heap's limit (0 = none); with bytes (>= 0) sets it first
-**                         and returns the previous one.
+**   hakmem.limit([bytes [, which]])
+**                         which = "heap" (the default): the heap's limit on held bytes;
+**                         which = "lua": the limit on Lua's own bytes (hak_lua_set_limit).
+**                         Returns that limit (0 = none); with bytes (>= 0, not nil) sets it
+**                         first and returns the previous one.
 ** On a state with another allocator, the functions raise an error.
 */
 int luaopen_hakmem(lua_State *L);
@@ -94,6 +128,11 @@ typedef struct hak_lua_type_stats_s {
 ** Fills *out with the per-type accounting of heap's Lua blocks (all zero when no block from
 ** hak_lua_alloc is live in it). Call it from the thread that runs the state, or while no
 ** thread runs it. Returns 0, or -1 with errno EINVAL for NULL arguments.
+** The accounting is a block of the heap (about 150 bytes, counted in its stats) found through
+** the heap's user word (hak_heap_user), which the binding owns on any heap given to
+** hak_lua_alloc. It is made by the heap's first Lua allocation and freed by the free that leaves
+** no Lua block; hak_heap_reset and hak_heap_destroy take it with the heap's other blocks, so
+** counts never outlive the states they describe.
 */
 int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out);
 

@@ -2,8 +2,9 @@
 ** lua_alloc.c: hak_lua_alloc, the lua_Alloc over a hakmem heap, and its per-type accounting.
 **
 ** Promises: the lua_Alloc contract of the 5.4 manual (a shrink never fails); per-heap counts and
-** bytes of live Lua blocks by allocation tag. Never: takes a lock or touches shared writable
-** memory on the allocation path once a thread has seen the heap (see the accounting box).
+** bytes of live Lua blocks by allocation tag, exact, and an optional limit on those bytes. Never:
+** takes a lock or touches writable memory shared with other heaps on the allocation path (see
+** the accounting box).
 **
 ** A block's tag is known only when it is allocated, so it travels with the block: a tag byte
 ** at p[size] just after the bytes Lua asked for, where size is the size Lua knows the block by.
@@ -12,10 +13,7 @@
 ** size is exactly a size class go without the byte (see "Where the tag byte goes").
 */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "hakmem_lua.h"
@@ -36,101 +34,55 @@ _Static_assert(HAK_LUA_NTAGS <= TAG_MASK, "tags fit the tag byte");
 ** {=====================================================================
 ** Accounting: one record per heap that has live blocks from hak_lua_alloc.
 **
-** The record cannot hang off `ud` (that is the heap itself), so a registry maps heap -> record.
-** Records are found through a small per-thread cache; the registry (mutex) is only visited on a
-** cache miss: a thread's first allocation for a heap, or after any record was retired.
-** A record's counters are plain fields: they follow the lua_State's rule of one thread at a time
-** (handing a state over is synchronised by the caller, which orders these writes too).
-** A record is created by the first allocation and retired by the free that leaves the heap with
-** no Lua block (the end of lua_close); retiring bumps `epoch`, which voids every thread's cache,
-** so a heap later created at the same address never finds a dead record.
+** `ud` is the heap itself, so the record hangs off the heap's user word (hak_heap_user), and is
+** itself a block of the heap: hak_heap_reset clears the word and frees the record with everything
+** else, hak_heap_destroy takes both, and a heap later made at the same address starts with no
+** record. Nothing else is shared: no registry, no lock, no global counter.
+** The record is created by the heap's first Lua allocation and freed by the free that leaves the
+** heap with no Lua block (the end of lua_close). Its fields are plain: they follow the
+** lua_State's rule of one thread at a time (handing a state over is synchronised by the caller,
+** which orders these writes too).
 ** ======================================================================
 */
 
 typedef struct acct_s {
-  hak_heap_t *heap;       /* key; constant while registered */
-  struct acct_s *next;    /* registry chain; under reg_lock */
-  hak_lua_type_stats_t s; /* counters; the state's thread */
+  hak_lua_type_stats_t s;
+  size_t limit; /* cap on s.bytes, Lua's own count; 0 = none */
 } acct_t;
 
-#define REG_BUCKETS 64
-#define CACHE_SLOTS 8
+static inline acct_t *acct_peek(const hak_heap_t *heap) { return hak_heap_user(heap); }
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static acct_t *reg[REG_BUCKETS];
-static _Atomic unsigned long epoch;
-
-typedef struct {
-  const hak_heap_t *heap;
-  acct_t *acct;
-  unsigned long epoch;
-} cache_slot_t;
-
-/* initial-exec unless built for dlopen (HAK_TLS_DYNAMIC, as the core: hakmem/src/internal.h) */
-#if defined(HAK_TLS_DYNAMIC) && HAK_TLS_DYNAMIC
-static __thread cache_slot_t cache[CACHE_SLOTS];
-#else
-static __thread cache_slot_t cache[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
-#endif
-
-static unsigned heap_hash(const hak_heap_t *heap, unsigned n) {
-  uintptr_t h = (uintptr_t)heap;
-  return (unsigned)((h >> 6) ^ (h >> 12)) & (n - 1);
-}
-
-static acct_t **reg_slot(const hak_heap_t *heap) {
-  acct_t **pp = &reg[heap_hash(heap, REG_BUCKETS)];
-  while (*pp != NULL && (*pp)->heap != heap) pp = &(*pp)->next;
-  return pp;
-}
-
-/* Registry lookup; creates the record when `create`. NULL when absent or out of memory (the
-** allocation then goes unaccounted rather than failing). */
-static acct_t *acct_lookup_slow(hak_heap_t *heap, int create) {
-  pthread_mutex_lock(&reg_lock);
-  acct_t **pp = reg_slot(heap);
-  acct_t *a = *pp;
-  if (a == NULL && create && (a = calloc(1, sizeof *a)) != NULL) {
-    a->heap = heap;
-    *pp = a;
-  }
-  unsigned long e = atomic_load_explicit(&epoch, memory_order_relaxed);
-  pthread_mutex_unlock(&reg_lock);
-  if (a != NULL) cache[heap_hash(heap, CACHE_SLOTS)] = (cache_slot_t){heap, a, e};
+/* The heap's record, created on its first Lua allocation; NULL when out of memory. */
+static inline acct_t *acct_get(hak_heap_t *heap) {
+  acct_t *a = acct_peek(heap);
+  if (likely(a != NULL)) return a;
+  a = hak_heap_calloc(heap, 1, sizeof *a);
+  if (a != NULL) hak_heap_set_user(heap, a);
   return a;
 }
 
-static inline acct_t *acct_of(hak_heap_t *heap) {
-  cache_slot_t *c = &cache[heap_hash(heap, CACHE_SLOTS)];
-  if (likely(c->heap == heap &&
-             c->epoch == atomic_load_explicit(&epoch, memory_order_acquire)))
-    return c->acct;
-  return acct_lookup_slow(heap, 1);
-}
-
-static void acct_retire(acct_t *a) {
-  pthread_mutex_lock(&reg_lock);
-  acct_t **pp = reg_slot(a->heap);
-  if (*pp == a) *pp = a->next;
-  atomic_fetch_add_explicit(&epoch, 1, memory_order_release);
-  pthread_mutex_unlock(&reg_lock);
-  free(a);
+/* Whether Lua's bytes may grow by `more` under the record's limit. */
+static inline int acct_room(const acct_t *a, size_t more) {
+  return a->limit == 0 || (a->s.bytes <= a->limit && more <= a->limit - a->s.bytes);
 }
 
 static inline void acct_add(acct_t *a, unsigned tag, size_t size) {
-  if (unlikely(a == NULL)) return;
   a->s.type[tag].bytes += size;
   a->s.type[tag].count++;
   a->s.bytes += size;
   a->s.count++;
 }
 
-static inline void acct_sub(acct_t *a, unsigned tag, size_t size) {
-  if (unlikely(a == NULL || a->s.type[tag].count == 0)) return; /* born unaccounted */
+static inline void acct_sub(hak_heap_t *heap, unsigned tag, size_t size) {
+  acct_t *a = acct_peek(heap);
+  if (unlikely(a == NULL || a->s.type[tag].count == 0)) return;
   a->s.type[tag].bytes -= size;
   a->s.type[tag].count--;
   a->s.bytes -= size;
-  if (--a->s.count == 0) acct_retire(a);
+  if (--a->s.count == 0) {
+    hak_heap_set_user(heap, NULL);
+    hak_free(a);
+  }
 }
 
 static inline void acct_resize(acct_t *a, unsigned tag, size_t osize, size_t nsize) {
@@ -144,12 +96,34 @@ int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out) {
     errno = EINVAL;
     return -1;
   }
-  acct_t *a = acct_lookup_slow(heap, 0);
+  const acct_t *a = acct_peek(heap);
   if (a != NULL)
     *out = a->s;
   else
     memset(out, 0, sizeof *out);
   return 0;
+}
+
+static hak_heap_t *heap_of_state(lua_State *L) {
+  void *ud = NULL;
+  return L != NULL && lua_getallocf(L, &ud) == hak_lua_alloc ? ud : NULL;
+}
+
+int hak_lua_set_limit(lua_State *L, size_t lua_bytes) {
+  hak_heap_t *heap = heap_of_state(L);
+  acct_t *a = heap != NULL ? acct_peek(heap) : NULL;
+  if (a == NULL) {
+    errno = EINVAL;
+    return -1;
+  }
+  a->limit = lua_bytes;
+  return 0;
+}
+
+size_t hak_lua_get_limit(lua_State *L) {
+  hak_heap_t *heap = heap_of_state(L);
+  const acct_t *a = heap != NULL ? acct_peek(heap) : NULL;
+  return a != NULL ? a->limit : 0;
 }
 
 /* }===================================================================== */
@@ -163,21 +137,19 @@ int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out) {
 ** the next class (+25% to +100%). So a block Lua knows by size n is asked for as:
 **  - n + 1, tag at p[n], when n is not a class size (the byte fits in the class's slack), and
 **    always for typed objects;
-**  - n exactly, with no tag byte, for an untyped block (tag 0) whose n is a class size.
+**  - n exactly, with no tag byte, for an untyped block (tag 0) whose n is a class size
+**    (hak_good_size(n) == n).
 ** Reading a tag back: when n is not a class size, p[n]; when it is, the block has a tag only if
-** it is longer than n (hak_usable_size), else it is an untyped block.
-** exact_class mirrors the core's class table (hakmem/src/size_class.c); alloc_test checks the
-** two agree. If they ever disagree the cost is memory (a bumped class) or attribution, never
-** safety: the tag is only read inside the block.
+** it is longer than n (hak_usable_size), else it is an untyped block. So an untyped block of
+** exactly n bytes that hakmem made longer gets a 0 at p[n]: one kept in place by a shrink, and
+** a large one (above EXACT_MAX) on a reused, bigger mapping.
 ** ======================================================================
 */
 
-static inline int exact_class(size_t n) {
-  if (n <= 128) return (n & 15) == 0;     /* 16, 32, ..., 128 */
-  if (n > 32768) return 0;                /* large blocks: page-granular, slack is the rule */
-  unsigned sh = 61u - (unsigned)__builtin_clzll(n); /* classes m << sh, m in 4..7 */
-  return (n & (((size_t)1 << sh) - 1)) == 0;
-}
+/* hakmem.h: up to 1 MiB a fresh block of n bytes is exactly hak_good_size(n) long. */
+#define EXACT_MAX ((size_t)1 << 20)
+
+static inline int exact_class(size_t n) { return hak_good_size(n) == n; }
 
 /* The size hakmem is asked for a block Lua knows by size n. */
 static inline size_t request_size(size_t n, unsigned tag) {
@@ -194,16 +166,21 @@ static inline unsigned tag_byte(const unsigned char *p, size_t n) {
 
 static void *alloc_new(hak_heap_t *heap, size_t tagarg, size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
+  acct_t *a = acct_get(heap);
+  if (unlikely(a == NULL || !acct_room(a, nsize))) return NULL;
   size_t req = request_size(nsize, tag);
   unsigned char *p = hak_heap_malloc(heap, req);
   if (unlikely(p == NULL)) return NULL;
-  if (req != nsize) p[nsize] = (unsigned char)tag;
-  acct_add(acct_of(heap), tag, nsize);
+  if (req != nsize || (nsize > EXACT_MAX && hak_usable_size(p) > nsize))
+    p[nsize] = (unsigned char)tag;
+  acct_add(a, tag, nsize);
   return p;
 }
 
 static void *alloc_resize(hak_heap_t *heap, unsigned char *p, size_t osize, size_t nsize) {
   if (nsize == osize) return p;
+  acct_t *a = acct_peek(heap);
+  if (nsize > osize && a != NULL && !acct_room(a, nsize - osize)) return NULL;
   unsigned tag = tag_byte(p, osize) & TAG_MASK;
   size_t req = request_size(nsize, tag);
   unsigned char *q = hak_heap_realloc(heap, p, req);
@@ -213,10 +190,10 @@ static void *alloc_resize(hak_heap_t *heap, unsigned char *p, size_t osize, size
     ** (longer than nsize < osize, so the tag byte at p[nsize] is inside it and is found). */
     q = p;
     q[nsize] = (unsigned char)(tag | TAG_UNSIZED);
-  } else if (req != nsize || (q == p && hak_usable_size(q) > nsize)) {
+  } else if (req != nsize || ((q == p || nsize > EXACT_MAX) && hak_usable_size(q) > nsize)) {
     q[nsize] = (unsigned char)tag; /* also when untyped but kept in a longer block */
   }
-  acct_resize(acct_of(heap), tag, osize, nsize);
+  acct_resize(a, tag, osize, nsize);
   return q;
 }
 
@@ -226,7 +203,7 @@ void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize == 0) {
     if (p != NULL) {
       unsigned t = tag_byte(p, osize);
-      acct_sub(acct_of(heap), t & TAG_MASK, osize);
+      acct_sub(heap, t & TAG_MASK, osize);
       if (unlikely(t & TAG_UNSIZED))
         hak_free(p);
       else

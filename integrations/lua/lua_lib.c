@@ -43,7 +43,7 @@ static int l_stats(lua_State *L) {
   hak_lua_type_stats_t ts;
   hak_heap_get_stats(heap, &st);
   hak_lua_get_type_stats(heap, &ts);
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 14);
   set_size(L, "live_bytes", st.live_bytes);
   set_size(L, "live_blocks", st.live_blocks);
   set_size(L, "held_bytes", st.held_bytes);
@@ -56,6 +56,7 @@ static int l_stats(lua_State *L) {
   set_size(L, "large_count", st.large_count);
   set_size(L, "lua_bytes", ts.bytes);
   set_size(L, "lua_count", ts.count);
+  set_size(L, "lua_limit", hak_lua_get_limit(L));
   lua_createtable(L, 0, HAK_LUA_NTAGS);
   for (int t = 0; t < HAK_LUA_NTAGS; t++) {
     if (tag_names[t] == NULL) continue;
@@ -79,12 +80,17 @@ static int l_collect(lua_State *L) {
 }
 
 static int l_limit(lua_State *L) {
+  static const char *const which[] = {"heap", "lua", NULL};
   hak_heap_t *heap = heap_of_state(L);
-  size_t old = hak_heap_get_limit(heap);
+  int lua = luaL_checkoption(L, 2, "heap", which);
+  size_t old = lua ? hak_lua_get_limit(L) : hak_heap_get_limit(heap);
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 0, 1, "limit must be >= 0 (0 = no limit)");
-    hak_heap_set_limit(heap, (size_t)n);
+    if (lua)
+      hak_lua_set_limit(L, (size_t)n);
+    else
+      hak_heap_set_limit(heap, (size_t)n);
   }
   lua_pushinteger(L, (lua_Integer)old);
   return 1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <lauxlib.h>
+#include <lualib.h>
 
 #include "hakmem_lua.h"
 
@@ -67,6 +68,28 @@ lua_State *hak_lua_newstate(hak_heap_t *heap) {
   if (L != NULL) {
     lua_atpanic(L, on_panic);
     lua_setwarnf(L, warn_off, L);
+  }
+  return L;
+}
+
+static int open_libs(lua_State *L) {
+  luaL_openlibs(L);
+  if (lua_toboolean(L, 1)) hak_lua_preload(L);
+  return 0;
+}
+
+lua_State *hak_lua_newstate_cfg(hak_heap_t *heap, const hak_lua_config_t *cfg) {
+  lua_State *L = hak_lua_newstate(heap);
+  if (L == NULL || cfg == NULL) return L;
+  if (cfg->lua_limit != 0) hak_lua_set_limit(L, cfg->lua_limit);
+  if (cfg->open_libs) {
+    lua_pushcfunction(L, open_libs);
+    lua_pushboolean(L, cfg->preload);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      lua_close(L);
+      errno = ENOMEM; /* the only error luaL_openlibs raises */
+      return NULL;
+    }
   }
   return L;
 }

@@ -344,3 +344,24 @@ Test(limit, threads_allocating_at_once_never_take_the_heap_above_the_limit) {
   cr_assert_eq(s.live_blocks, 0);
   hak_heap_destroy(heap);
 }
+
+/* A freed large mapping the heap keeps for reuse counts as held; at the limit it makes way for
+** slabs (and medium spans) before they fail. */
+Test(limit, cached_large_mappings_give_way_to_slabs_at_the_limit) {
+  hak_heap_t *h = hak_heap_create(&(hak_heap_config_t){ .limit_bytes = 4 * HT_MIB });
+  void *big = hak_heap_malloc(h, 3 * HT_MIB);
+  cr_assert_not_null(big);
+  hak_free(big);
+  cr_assert_eq(ht_stats(h).held_bytes, 3 * HT_MIB, "the mapping stays cached");
+  void *m[3];
+  for (int i = 0; i < 3; i++) {
+    m[i] = hak_heap_malloc(h, 500000); /* medium: 8 slabs each */
+    cr_assert_not_null(m[i], "medium block %d failed at the limit", i);
+  }
+  hak_heap_stats_t s = ht_stats(h);
+  cr_assert_eq(s.held_bytes, 3 * 8 * 64 * HT_KIB, "held %zu: the cached mapping was unmapped",
+               s.held_bytes);
+  cr_assert_leq(s.peak_held_bytes, 4 * HT_MIB);
+  for (int i = 0; i < 3; i++) hak_free(m[i]);
+  hak_heap_destroy(h);
+}

@@ -221,6 +221,158 @@ Test(lua_limit, raising_the_limit_from_lua_lets_work_finish) {
   lua_close(L);
 }
 
+/* A limit on held bytes too small for the standard libraries: no state, no abort. */
+Test(lua_limit, a_heap_limit_too_small_for_the_libraries_gives_no_state) {
+  const hak_lua_config_t cfg = {.open_libs = true, .preload = true};
+  hak_heap_set_limit(heap, 256u << 10);
+  errno = 0;
+  cr_expect_null(hak_lua_newstate_cfg(heap, &cfg));
+  cr_expect_eq(errno, ENOMEM);
+  hak_heap_stats_t st = heap_stats();
+  cr_expect_eq(st.live_blocks, 0);
+  cr_expect_leq(st.peak_held_bytes, 256u << 10);
+  hak_heap_set_limit(heap, 0);
+  lua_State *L = hak_lua_newstate_cfg(heap, &cfg);
+  cr_assert_not_null(L);
+  cr_expect_str_eq(run(L, "print(type(require('hakmem').stats), string.rep('a', 3))"),
+                   "function\taaa\n");
+  lua_close(L);
+}
+
+Test(lua_limit, a_lua_bytes_limit_too_small_for_the_libraries_gives_no_state) {
+  const hak_lua_config_t cfg = {.lua_limit = 16u << 10, .open_libs = true};
+  errno = 0;
+  cr_expect_null(hak_lua_newstate_cfg(heap, &cfg));
+  cr_expect_eq(errno, ENOMEM);
+  cr_expect_eq(heap_stats().live_blocks, 0);
+  hak_lua_type_stats_t ts;
+  hak_lua_get_type_stats(heap, &ts);
+  cr_expect_eq(ts.bytes, 0);
+}
+
+static size_t lua_count(lua_State *L) {
+  return (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+}
+
+static size_t lua_limit_at_error;
+
+static int grow_and_record(lua_State *L) {
+  lua_newtable(L);
+  for (lua_Integer i = 1; i < LUA_MAXINTEGER; i++) {
+    lua_pushinteger(L, i);
+    lua_rawseti(L, -2, i);
+    size_t n = lua_count(L);
+    if (n > lua_limit_at_error) lua_limit_at_error = n; /* highest count seen */
+  }
+  return 0;
+}
+
+Test(lua_limit, the_lua_bytes_limit_raises_LUA_ERRMEM_exactly_and_the_state_recovers) {
+  lua_State *L = hak_lua_newstate_cfg(heap, &(hak_lua_config_t){.open_libs = true});
+  cr_assert_not_null(L);
+  lua_gc(L, LUA_GCCOLLECT);
+  size_t limit = lua_count(L) + (1u << 20);
+  cr_assert_eq(hak_lua_set_limit(L, limit), 0);
+  cr_expect_eq(hak_lua_get_limit(L), limit);
+  lua_limit_at_error = 0;
+  lua_pushcfunction(L, grow_and_record);
+  cr_expect_eq(lua_pcall(L, 0, 0, 0), LUA_ERRMEM);
+  cr_expect_str_eq(lua_tostring(L, -1), "not enough memory");
+  lua_pop(L, 1);
+  cr_expect_leq(lua_limit_at_error, limit);
+  cr_expect_gt(lua_limit_at_error, limit - (1u << 19)); /* it did grow to near the limit */
+  hak_lua_type_stats_t ts;
+  hak_lua_get_type_stats(heap, &ts);
+  cr_expect_eq(ts.bytes, lua_count(L));
+  lua_gc(L, LUA_GCCOLLECT);
+  dostring(L, "x = ('y'):rep(100000) assert(#x == 100000)");
+  cr_expect_eq(hak_lua_set_limit(L, 0), 0);
+  lua_pushcfunction(L, grow_forever);
+  hak_heap_set_limit(heap, heap_stats().held_bytes + (4u << 20)); /* the held-bytes limit ends it */
+  cr_expect_eq(lua_pcall(L, 0, 0, 0), LUA_ERRMEM);
+  lua_pop(L, 1);
+  lua_close(L);
+  cr_expect_eq(heap_stats().live_bytes, 0);
+}
+
+Test(lua_limit, the_lua_bytes_limit_from_lua_caps_collectgarbage_count) {
+  lua_State *L = hak_lua_newstate(heap);
+  const char *out = run(L, "local hakmem = require 'hakmem'\n"
+                           "collectgarbage()\n"
+                           "local limit = math.floor(collectgarbage('count') * 1024) + 2000000\n"
+                           "print(hakmem.limit(nil, 'lua'), hakmem.limit(limit, 'lua'), hakmem.limit(nil, 'lua') == limit)\n"
+                           "print(hakmem.stats().lua_limit == limit, hakmem.limit())\n"
+                           "local big, peak = {}, 0\n"
+                           "local ok, err = pcall(function() for i = 1, 1e9 do\n"
+                           "  big[i] = ('x'):rep(100) .. i\n"
+                           "  local c = collectgarbage('count') * 1024 if c > peak then peak = c end\n"
+                           "end end)\n"
+                           "print(ok, err, peak <= limit, peak > limit - 200000)\n"
+                           "big = nil collectgarbage()\n"
+                           "local t = {} for i = 1, 1000 do t[i] = ('z'):rep(100) end\n"
+                           "print(#t, hakmem.limit(0, 'lua') == limit, hakmem.limit(nil, 'lua'))\n"
+                           "print(pcall(hakmem.limit, 1, 'nope'))\n");
+  cr_expect_str_eq(out, "0\t0\ttrue\n"
+                        "true\t0\n"
+                        "false\tnot enough memory\ttrue\ttrue\n"
+                        "1000\ttrue\t0\n"
+                        "false\tbad argument #2 to 'hakmem.limit' (invalid option 'nope')\n");
+  lua_close(L);
+}
+
+/* }===================================================================== */
+
+/*
+** {=====================================================================
+** Accounting that cannot go stale
+** ======================================================================
+*/
+
+TestSuite(lua_accounting, .init = setup, .fini = teardown);
+
+static void expect_accounting_matches(lua_State *L, hak_heap_t *h) {
+  hak_lua_type_stats_t ts;
+  hak_lua_get_type_stats(h, &ts);
+  cr_expect_eq(ts.bytes, lua_count(L));
+}
+
+Test(lua_accounting, reset_without_lua_close_leaves_no_stale_counts) {
+  lua_State *L = hak_lua_newstate(heap);
+  run(L, "t = {} for i = 1, 5000 do t[i] = tostring(i) end");
+  hak_heap_reset(heap); /* the state is gone with its blocks; it is never closed */
+  hak_lua_type_stats_t ts;
+  hak_lua_get_type_stats(heap, &ts);
+  cr_expect_eq(ts.bytes, 0);
+  cr_expect_eq(ts.count, 0);
+  for (int t = 0; t < HAK_LUA_NTAGS; t++) cr_expect_eq(ts.type[t].count, 0);
+  L = hak_lua_newstate(heap);
+  run(L, "u = {} for i = 1, 100 do u[i] = {} end");
+  expect_accounting_matches(L, heap);
+  lua_close(L);
+  hak_lua_get_type_stats(heap, &ts);
+  cr_expect_eq(ts.count, 0);
+  cr_expect_eq(heap_stats().live_blocks, 0);
+}
+
+Test(lua_accounting, a_heap_made_after_a_destroy_without_lua_close_starts_at_zero) {
+  for (int round = 0; round < 4; round++) {
+    hak_heap_t *h = hak_heap_create(NULL);
+    lua_State *L = hak_lua_newstate(h);
+    dostring(L, "t = {} for i = 1, 3000 do t[i] = {i} end");
+    expect_accounting_matches(L, h);
+    hak_heap_destroy(h); /* without lua_close */
+    hak_heap_t *next = hak_heap_create(NULL); /* metadata is reused: usually the same address */
+    hak_lua_type_stats_t ts;
+    hak_lua_get_type_stats(next, &ts);
+    cr_expect_eq(ts.bytes, 0, "round %d (same address: %d)", round, next == h);
+    cr_expect_eq(ts.count, 0);
+    L = hak_lua_newstate(next);
+    expect_accounting_matches(L, next);
+    lua_close(L);
+    hak_heap_destroy(next);
+  }
+}
+
 /* }===================================================================== */
 
 /*

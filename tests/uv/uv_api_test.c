@@ -204,3 +204,99 @@ Test(uv_api, many_handles_get_distinct_heaps_and_the_pool_is_capped) {
   cr_expect_eq(us.conn_heaps_reset, N);
   cr_expect_eq(us.pool_idle, 8);
 }
+
+/*
+** {======================================================================
+** Shutdown with uv_walk
+** ======================================================================= */
+
+static int walk_internal, walk_closed;
+
+/* The documented walk: the binding's handles are skipped, the others closed with hak_uv_close. */
+static void close_all_but_internal(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (hak_uv_is_internal(h)) {
+    walk_internal++;
+    return;
+  }
+  if (!uv_is_closing(h)) {
+    hak_uv_close(h, NULL);
+    walk_closed++;
+  }
+}
+
+/* libuv's usual walk, which knows nothing of hakmem: every handle not yet closing. */
+static void close_every_handle(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) {
+    uv_close(h, NULL);
+    walk_closed++;
+  }
+}
+
+Test(uv_api, is_internal_names_exactly_the_bindings_two_handles) {
+  uv_idle_t idle;
+  cr_expect_eq(hak_uv_is_internal(NULL), 0);
+  uv_idle_init(&loop, &idle);
+  cr_expect_eq(hak_uv_is_internal((uv_handle_t *)&idle), 0); /* unbound loop */
+  cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
+  cr_expect_eq(hak_uv_is_internal((uv_handle_t *)&idle), 0);
+  walk_internal = walk_closed = 0;
+  uv_walk(&loop, close_all_but_internal, NULL);
+  cr_expect_eq(walk_internal, 2);
+  cr_expect_eq(walk_closed, 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+Test(uv_api, walk_closing_every_other_handle_then_unbind_shuts_down_cleanly) {
+  enum { N = 5 };
+  uv_idle_t conn[N];
+  uv_timer_t timer;
+  hak_uv_stats_t us;
+  cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
+  for (int i = 0; i < N; i++) {
+    uv_idle_init(&loop, &conn[i]);
+    hak_heap_t *h = hak_uv_conn_heap((uv_handle_t *)&conn[i]);
+    cr_assert_not_null(h);
+    for (int k = 0; k < 10; k++) cr_assert_not_null(hak_heap_malloc(h, 100)); /* left to reset */
+  }
+  uv_timer_init(&loop, &timer);
+  uv_timer_start(&timer, (uv_timer_cb)abort, 60000, 0);
+  walk_internal = walk_closed = 0;
+  uv_walk(&loop, close_all_but_internal, NULL);
+  cr_expect_eq(walk_internal, 2);
+  cr_expect_eq(walk_closed, N + 1);
+  cr_expect_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
+  cr_expect_eq(us.conn_heaps_attached, 0);
+  cr_expect_eq(us.conn_heaps_reset, N);
+  cr_expect_eq(us.pool_idle, N);
+  cr_expect_eq(hak_uv_loop_unbind(&loop), 0);
+  cr_expect_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  cr_assert_eq(uv_loop_init(&loop), 0); /* for teardown */
+}
+
+Test(uv_api, walk_that_also_closes_the_internal_handles_then_unbind_works) {
+  uv_idle_t idle;
+  uv_loop_t other;
+  cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
+  uv_idle_init(&loop, &idle);
+  walk_closed = 0;
+  uv_walk(&loop, close_every_handle, NULL);
+  cr_expect_eq(walk_closed, 3);
+  cr_expect_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  cr_expect_eq(hak_uv_loop_unbind(&loop), 0); /* no second uv_close of the internal handles */
+  cr_expect_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  /* The binding's record is retired; other loops bind with a fresh one. */
+  cr_assert_eq(uv_loop_init(&other), 0);
+  cr_expect_eq(hak_uv_loop_bind(&other, heap), 0);
+  cr_expect_eq(hak_uv_loop_heap(&other), heap);
+  cr_expect_eq(hak_uv_loop_unbind(&other), 0);
+  uv_run(&other, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&other), 0);
+  cr_assert_eq(uv_loop_init(&loop), 0); /* for teardown */
+}
+
+/* }====================================================================== */
