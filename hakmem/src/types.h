@@ -150,6 +150,7 @@ struct hak__tcache_s {
   _Atomic uint64_t remote_drained;      /* blocks the owner took from `remote` */
   _Atomic uint64_t remote_drained_bytes;
   uint64_t rng;                         /* secure builds: carving order */
+  bool forked; /* abandoned in a forked child: its thread may have stopped mid-update */
   _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote;
   _Atomic uint64_t remote_pushed;       /* remote frees ever pushed (relaxed add by pushers) */
   _Atomic uint64_t remote_pushed_bytes; /* their block sizes */
