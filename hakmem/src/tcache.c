@@ -373,7 +373,8 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       s->free = NULL;
       s->broken = 1;
       hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b,
-                  "double free of a small block (detected when the block was reused)");
+                  "double free of a small block, or its header overwritten (an overflow from "
+                  "the block before it, or a use after free); detected when it was reused");
       continue;
     }
     s->free = hak__blk_next(h, b);

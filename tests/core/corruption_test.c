@@ -131,3 +131,44 @@ Test(corruption, remote_chain_link_to_a_global) {
 Test(corruption, remote_chain_link_to_unmapped_memory) {
   poison_remote_chain((void *)(uintptr_t)0x10000000000ull); /* 1 TiB: nothing mapped there */
 }
+
+/* A live block overflows into its free neighbour (the next block of the slab): the neighbour's
+** link and state key are overwritten. The allocator reports it when the neighbour would be handed
+** out, and never follows the overwritten link. */
+__attribute__((no_sanitize("address"), noinline)) static void overflow(unsigned char *p, size_t n,
+                                                                       unsigned char v) {
+  volatile unsigned char *d = p;
+  for (size_t i = 0; i < n; i++) d[i] = v;
+}
+
+Test(corruption, overflow_into_a_free_neighbour_is_reported_and_not_followed) {
+  enum { N = 64 };
+  unsigned char *blk[N], *a = NULL, *b = NULL;
+  for (int i = 0; i < N; i++) blk[i] = hak_heap_malloc(heap, 64);
+  for (int i = 0; i < N && !a; i++) /* secure builds carve in random order: look for a pair */
+    for (int j = 0; j < N; j++)
+      if (blk[j] == blk[i] + 64) {
+        a = blk[i];
+        b = blk[j];
+        blk[j] = NULL;
+        break;
+      }
+  cr_assert_not_null(a, "no two neighbours among %d blocks", N);
+  hak_free(b);
+  overflow(a, 64 + 16, 0x41); /* b's link and key: 0x4141... */
+  for (int i = 0; i < 100; i++) {
+    void *p = hak_heap_malloc(heap, 64);
+    cr_assert_not_null(p);
+    cr_assert_eq(hak_heap_of(p), heap);
+    cr_assert_neq(p, (void *)(uintptr_t)0x4141414141414140ull);
+  }
+  cr_assert_eq(errlog.calls, 1, "%d reports (%s)", errlog.calls, errlog.msg);
+  /* b's state key no longer says "free": what two frees racing also leave, so the code is
+  ** DOUBLE_FREE; the message names both causes. */
+  cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "%s", errlog.msg);
+  cr_assert(strstr(errlog.msg, "overwritten") != NULL, "%s", errlog.msg);
+  cr_assert(ht_msg_names_pointer(errlog.msg, b), "%s", errlog.msg);
+  for (int i = 0; i < N; i++) hak_free(blk[i]);
+  cr_assert_eq(errlog.calls, 1);
+  cr_assert_null(ht_heap_usable(heap));
+}

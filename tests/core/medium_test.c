@@ -259,3 +259,31 @@ Test(medium, a_grown_block_freed_by_another_thread_is_counted_once) {
   cr_assert_eq(s.live_bytes, 0);
   cr_assert_eq(s.live_blocks, 0);
 }
+
+/* Issue 11: a thread with the smallest stack POSIX allows (16 KiB) allocates every kind of
+** block: nothing in hakmem's paths needs more (secure builds shuffle carving on the stack). */
+static void *small_stack_worker(void *arg) {
+  (void)arg;
+  static const size_t sizes[] = { 16, 100, 1000, 16000, 32768, 40000, 300000, HT_MIB, 3 * HT_MIB };
+  for (int round = 0; round < 20; round++)
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      void *p = hak_heap_malloc(heap, sizes[i]);
+      if (!p) return (void *)1;
+      ((volatile unsigned char *)p)[sizes[i] - 1] = 1;
+      hak_free(p);
+    }
+  return NULL;
+}
+
+Test(medium, a_thread_with_a_16_KiB_stack_allocates_every_size) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  cr_assert_eq(pthread_attr_setstacksize(&attr, 16384), 0);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, &attr, small_stack_worker, NULL), 0);
+  void *r = (void *)2;
+  pthread_join(t, &r);
+  cr_assert_null(r);
+  pthread_attr_destroy(&attr);
+  cr_assert_eq(ht_stats(heap).live_blocks, 0);
+}
