@@ -280,26 +280,12 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   bool ok = true;
   if (l) {
     if (l->usable - need > need / 4) {
-      /* Serve the head; the tail (committed pages) becomes a cached mapping of its own, or,
-      ** with no record for it, is unmapped: tombstoned now, under the lock. A tail of at most a
-      ** quarter stays with the block. */
-      uintptr_t tail = hak__large_base(l) + need;
-      size_t tail_size = l->usable - need;
-      hak__large_t *t = purge_delay(h) >= 0 ? hak__meta_rec_alloc() : NULL;
-      if (t) {
-        t->heap = h;
-        t->base_enc = tail ^ hak__large_key;
-        t->usable = tail_size;
-        t->state = HAK_LARGE_FREED;
-        seal(t);
-        hak__reg_set(tail, tail_size, entry_of(t));
-        cache_put(h, t, &a);
-      } else {
-        a.tail = tail;
-        a.tail_size = tail_size;
-        hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
-        h->held -= a.tail_size;
-      }
+      /* Serve the head, unmap the tail: tombstone it now, under the lock. A tail of at most a
+      ** quarter stays with the block (its pages are committed: reused, not faulted in again). */
+      a.tail = hak__large_base(l) + need;
+      a.tail_size = l->usable - need;
+      hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
+      h->held -= a.tail_size;
       l->usable = need;
       seal(l);
     }
