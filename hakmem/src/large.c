@@ -233,7 +233,6 @@ static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
   uint64_t below = h->large_bin_mask & ((1ull << b) - 1);
   if (!below) return NULL;
   hak__large_t *l = h->large_bin[63 - __builtin_clzll(below)];
-  if (l->usable < size / 2) return NULL; /* too little to reuse: left for smaller requests */
   if (!hak__large_sound(l) || !cache_remove(h, l)) {
     corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
     return NULL;
