@@ -171,6 +171,9 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     uint64_t above = h->large_bin_mask & ~((2ull << b) - 1);
     if (!above) return NULL;
     l = h->large_bin[__builtin_ctzll(above)];
+    /* Not one more than twice the size: cutting it would unmap committed pages a later request
+    ** of its size could reuse (mstress: 3x the page faults). */
+    if (l->usable / 2 > size) return NULL;
   }
   if (hak__large_base(l) & (align - 1)) return NULL;
   if (!hak__large_sound(l) || !cache_remove(h, l)) {
@@ -278,9 +281,10 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   hak__large_t *l = cache_take(h, need, map_align, &a);
   bool ok = true;
   if (l) {
-    if (l->usable - need > need / 4) {
-      /* Serve the head, unmap the tail: tombstone it now, under the lock. A tail of at most a
-      ** quarter stays with the block (its pages are committed: reused, not faulted in again). */
+    if (l->usable - need > need) {
+      /* Serve the head, unmap the tail: tombstone it now, under the lock. A mapping of up to
+      ** twice the request (all cache_take hands out) stays whole with the block: its pages are
+      ** committed, reused instead of faulted in again. */
       a.tail = hak__large_base(l) + need;
       a.tail_size = l->usable - need;
       hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);

@@ -54,7 +54,7 @@ _Static_assert(HAK_LARGE_CACHE_GRANS << HAK_REG_GRAN_SHIFT == HAK_LARGE_CACHE_BY
 
 /* The usable size of a fresh mapping for size bytes at the default alignment: hak__large_alloc's
 ** rounding (whole registry granules, nothing in front); 0 when no mapping can be that big. A
-** cached mapping it reuses may keep a tail of up to a quarter more (large.c). tests/core/
+** cached mapping it reuses may be up to twice as big (large.c). tests/core/
 ** good_size_test holds the two equal for fresh mappings. */
 HAK_INLINE size_t hak__large_good_size(size_t size) {
   const size_t gran = (size_t)1 << HAK_REG_GRAN_SHIFT;
