@@ -328,8 +328,9 @@ static void op_realloc(void) {
   drop_block(bi);
   if (q != (void *)old.p)
     stale_add(old.p, old.large ? ST_FREED_LARGE : ST_FREED_SMALL);
-  adopt(bi, q, size, 0, q == (void *)old.p ? old.large : predict_large(size, 0), owner, false,
-        "realloc");
+  /* A large block stays large when resized in its own heap (or shrunk): mremap may move it. */
+  bool stays_large = old.large && (q == (void *)old.p || hi == old.heap);
+  adopt(bi, q, size, 0, stays_large || predict_large(size, 0), owner, false, "realloc");
   check_limit(hi);
   if (owner != hi) check_limit(owner);
 }
