@@ -37,13 +37,15 @@
 #define HAK_SLABS_PER_SS ((int)(HAK_SS_SIZE / HAK_SLAB_SIZE))
 
 /* Size classes: 16..128 in steps of 16, then 4 classes per doubling up to 32 KiB (small: many
-** blocks per 64 KiB slab); then medium, 64 KiB to 1 MiB in steps of 64 KiB, a block being a span
-** of 1-16 contiguous slabs of a superslab. Larger blocks are mappings of their own (large.h). */
+** blocks per 64 KiB slab); then medium, a block being a span of contiguous slabs of a
+** superslab: 64 KiB to 512 KiB in steps of 64 KiB, and one class of 1 MiB for 512 KiB-1 MiB
+** (as mimalloc's bins: a block there grows by realloc without moving). Larger blocks are
+** mappings of their own (large.h). */
 #define HAK_SMALL_CLASSES 40
-#define HAK_MEDIUM_CLASSES 16
+#define HAK_MEDIUM_CLASSES 9
 #define HAK_CLASSES (HAK_SMALL_CLASSES + HAK_MEDIUM_CLASSES)
 #define HAK_SMALL_MAX ((size_t)32768)
-#define HAK_MEDIUM_MAX ((size_t)HAK_MEDIUM_CLASSES << HAK_SLAB_SHIFT)
+#define HAK_MEDIUM_MAX ((size_t)16 << HAK_SLAB_SHIFT)
 #define HAK_MIN_ALIGN 16
 /* Sizes up to HAK_DIRECT_MAX find their slab in a cache's direct table, one entry per 16 bytes
 ** (every class up to it is a multiple of 16). */

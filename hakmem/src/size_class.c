@@ -6,12 +6,12 @@
 const uint32_t hak__class_size[HAK_CLASSES] = {
   16, 32, 48, 64, 80, 96, 112, 128,
   G(5), G(6), G(7), G(8), G(9), G(10), G(11), G(12),
-  M(1u), M(5u), M(9u), M(13u) /* medium: spans of 1..16 slabs */
+  M(1u), M(5u), 16u << 16 /* medium: spans of 1..8 slabs, then 16 */
 };
 #undef G
 #undef M
 
-_Static_assert(HAK_SMALL_CLASSES == 40 && HAK_CLASSES == 56, "class table size");
+_Static_assert(HAK_SMALL_CLASSES == 40 && HAK_CLASSES == 49, "class table size");
 
 /* hak__size_to_class for sizes <= 1024, indexed by (size + 7) / 8 (generated from it). */
 const uint8_t hak__small_class[129] = {

@@ -21,12 +21,13 @@ HAK_INLINE unsigned hak__size_to_small_class(size_t size) {
 /* size must be <= HAK_MEDIUM_MAX. */
 HAK_INLINE unsigned hak__size_to_class(size_t size) {
   if (HAK_LIKELY(size <= HAK_SMALL_MAX)) return hak__size_to_small_class(size);
+  if (size > HAK_MEDIUM_MAX / 2) return HAK_CLASSES - 1;
   return HAK_SMALL_CLASSES + (unsigned)((size - 1) >> HAK_SLAB_SHIFT);
 }
 
 /* Slabs per span of class cls: 1 for small classes, the block's slabs for medium ones. */
 HAK_INLINE unsigned hak__class_span(unsigned cls) {
-  return cls < HAK_SMALL_CLASSES ? 1u : cls - HAK_SMALL_CLASSES + 1u;
+  return cls < HAK_SMALL_CLASSES ? 1u : (unsigned)(hak__class_size[cls] >> HAK_SLAB_SHIFT);
 }
 
 /* Most blocks of a class a thread cache keeps before it flushes half of them back. */

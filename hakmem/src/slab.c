@@ -62,14 +62,6 @@ static uint64_t run_starts(uint64_t m, unsigned n) {
 ** whose head page is still committed (reusing it costs no page faults, and keeps the dirty
 ** count, hence madvise calls, down); NULL if none. */
 static hak__slab_t *pick_free_span(hak_heap_t *h, unsigned n) {
-  if (n > 1) {
-    /* Medium: first a committed run with as much free again after it, so realloc can grow the
-    ** block in place (bench:core medium: 39% of growths in place with first fit, 62% so). */
-    unsigned room = n < 32 ? 2 * n : 63;
-    for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next)
-      for (uint64_t m = run_starts(ss->free_mask, room); m; m &= m - 1)
-        if (ss->slabs[__builtin_ctzll(m)].dirty) return &ss->slabs[__builtin_ctzll(m)];
-  }
   hak__slab_t *clean = NULL;
   for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
     for (uint64_t m = run_starts(ss->free_mask, n); m; m &= m - 1) {

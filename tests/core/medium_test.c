@@ -1,6 +1,7 @@
 /*
 ** Medium blocks (above 32 KiB, up to 1 MiB): spans of whole 64 KiB slabs in the heap's
-** superslabs, owned by thread caches like small slabs. Every class: usable size, alignment,
+** superslabs, owned by thread caches like small slabs: 64 KiB steps to 512 KiB, then one class
+** of 1 MiB (16 slabs) for everything above. Every class: usable size, alignment,
 ** calloc zeroing of a reused span, realloc (shrink in place, growth, between heaps), limits
 ** counted in whole spans, exact stats, reset and destroy, frees by other threads counted as
 ** remote frees, and the errors for interior pointers and double frees.
@@ -30,7 +31,11 @@ static void teardown(void) {
 
 TestSuite(medium, .init = setup, .fini = teardown, .timeout = 60);
 
-static size_t spans_of(size_t n) { return (n + SPAN - 1) / SPAN; }
+/* Slabs of the span a request of n bytes gets: its 64 KiB multiple up to 512 KiB, 16 above. */
+static size_t spans_of(size_t n) {
+  size_t k = (n + SPAN - 1) / SPAN;
+  return k > 8 ? 16 : k;
+}
 
 Test(medium, every_class_usable_size_alignment_and_stats) {
   static void *p[2 * 16];
@@ -42,10 +47,11 @@ Test(medium, every_class_usable_size_alignment_and_stats) {
       void *q = hak_heap_malloc(heap, sizes[j]);
       cr_assert_not_null(q, "malloc(%zu)", sizes[j]);
       cr_assert_eq((uintptr_t)q % SPAN, 0, "malloc(%zu) = %p is not 64 KiB aligned", sizes[j], q);
-      cr_assert_eq(hak_usable_size(q), k * SPAN, "usable of malloc(%zu)", sizes[j]);
+      cr_assert_eq(hak_usable_size(q), spans_of(sizes[j]) * SPAN, "usable of malloc(%zu)",
+                   sizes[j]);
       cr_assert_eq(hak_heap_of(q), heap);
       ht_fill(q, sizes[j], (uint8_t)(n + 1));
-      live += k * SPAN;
+      live += spans_of(sizes[j]) * SPAN;
       p[n++] = q;
     }
   }
@@ -221,20 +227,21 @@ Test(medium, realloc_grows_in_place_over_free_slabs_and_moves_when_they_are_take
   size_t held = ht_stats(heap).held_bytes;
   unsigned char *q = hak_heap_realloc(heap, p, 900000);
   cr_assert_eq(q, p, "growth over free slabs stays in place");
-  cr_assert_eq(hak_usable_size(q), 14 * SPAN);
+  cr_assert_eq(hak_usable_size(q), 16 * SPAN, "above 512 KiB: the 1 MiB class");
   cr_assert(ht_check_seq(q, 100000, 5));
   ht_fill_seq(q, 900000, 6);
   hak_heap_stats_t s = ht_stats(heap);
-  cr_assert_eq(s.held_bytes, held + 12 * SPAN);
-  cr_assert_eq(s.live_bytes, 14 * SPAN);
+  cr_assert_eq(s.held_bytes, held + 14 * SPAN);
+  cr_assert_eq(s.live_bytes, 16 * SPAN);
   cr_assert_eq(s.live_blocks, 1);
   cr_assert_eq(s.alloc_count, 1, "growth in place is no allocation");
   /* A neighbour right after it: the next growth must move. */
   void *next = hak_heap_malloc(heap, 40000);
-  cr_assert_eq((unsigned char *)next, q + 14 * SPAN, "the next span starts right after it");
-  unsigned char *r = hak_heap_realloc(heap, q, HT_MIB);
+  cr_assert_eq((unsigned char *)next, q + 16 * SPAN, "the next span starts right after it");
+  cr_assert_eq(hak_heap_realloc(heap, q, HT_MIB), q, "within its 1 MiB: in place");
+  unsigned char *r = hak_heap_realloc(heap, q, HT_MIB + 1); /* a large block now */
   cr_assert_not_null(r);
-  cr_assert_neq(r, q, "no room after it: moved");
+  cr_assert_neq(r, q, "moved");
   cr_assert(ht_check_seq(r, 900000, 6));
   hak_free(next);
   hak_free(r);
