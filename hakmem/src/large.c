@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "heap.h"
 #include "meta_pool.h"
 #include "os.h"
 #include "registry.h"
@@ -161,6 +162,15 @@ static void cache_put(hak_heap_t *h, hak__large_t *l, after_t *a) {
   h->large_cached_bytes += l->usable;
 }
 
+/* l, found in the cache, taken off it once its record checks out; NULL (reported) if not. */
+static hak__large_t *cache_claim(hak_heap_t *h, hak__large_t *l, after_t *a) {
+  if (!hak__large_sound(l) || !cache_remove(h, l)) {
+    corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
+    return NULL;
+  }
+  return l;
+}
+
 /* A cached mapping of at least size bytes whose start is aligned to align, or NULL. */
 static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_t *a) {
   size_t g = size / GRAN;
@@ -176,24 +186,15 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     if (l->usable / 2 > size) return NULL;
   }
   if (hak__large_base(l) & (align - 1)) return NULL;
-  if (!hak__large_sound(l) || !cache_remove(h, l)) {
-    corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
-    return NULL;
-  }
-  return l;
+  return cache_claim(h, l, a);
 }
 
 /* Room under the limit for bytes more, evicting cached mappings (oldest first) if need be. */
 static bool make_room(hak_heap_t *h, size_t bytes, after_t *a) {
   for (;;) {
-    if (!h->limit || (h->held <= h->limit && bytes <= h->limit - h->held)) return true;
+    if (hak__heap_fits(h, bytes)) return true;
     if (!evict_oldest(h, a)) return false;
   }
-}
-
-static void hold(hak_heap_t *h, size_t bytes) {
-  h->held += bytes;
-  if (h->held > h->peak_held) h->peak_held = h->held;
 }
 
 static void go_live(hak_heap_t *h, hak__large_t *l) {
@@ -235,12 +236,7 @@ static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
   unsigned b = hak__large_bin(g > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS : g);
   uint64_t below = h->large_bin_mask & ((1ull << b) - 1);
   if (!below) return NULL;
-  hak__large_t *l = h->large_bin[63 - __builtin_clzll(below)];
-  if (!hak__large_sound(l) || !cache_remove(h, l)) {
-    corrupt(a, (void *)hak__large_base(l), "corrupt large mapping cache");
-    return NULL;
-  }
-  return l;
+  return cache_claim(h, h->large_bin[63 - __builtin_clzll(below)], a);
 }
 
 /* A fresh mapping with its record, registered; NULL + ENOMEM. */
@@ -294,7 +290,7 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
     }
     go_live(h, l);
   } else if ((ok = make_room(h, need, &a))) {
-    hold(h, need);
+    hak__heap_hold(h, need);
   }
   /* Nothing cached is big enough: grow the biggest smaller one (mremap, in place or moving its
   ** pages), so its committed pages are reused and only the growth faults in. Its bytes are
@@ -533,7 +529,7 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
   }
   size_t grow = need - old;
   bool ok = make_room(h, grow, &a);
-  if (ok) hold(h, grow);
+  if (ok) hak__heap_hold(h, grow);
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!ok) return NULL;

@@ -6,6 +6,7 @@
 
 #include "block.h"
 #include "error.h"
+#include "heap.h"
 #include "large.h"
 #include "os.h"
 #include "ptr_bridge.h"
@@ -92,10 +93,10 @@ void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss) {
     if (ss->slabs[i].dirty) h->dirty_slabs--;
 }
 
-/* h->lock held: the n free slabs from t join the span whose head is `back` slabs before t
-** (free mask, counts, dirty count; t is the span's first tail slab). */
-static void take_tail(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsigned back,
-                      unsigned n) {
+/* h->lock held: the n free slabs from t leave the free mask (counts, dirty count) for the span
+** whose head is `back` slabs before t; all but the head are marked as its tail. */
+static void take_slabs(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsigned back,
+                       unsigned n) {
   for (unsigned i = 0; i < n; i++, t++) {
     ss->free_mask &= ~((uint64_t)1 << (t - ss->slabs));
     ss->assigned++;
@@ -103,9 +104,17 @@ static void take_tail(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsig
       t->dirty = 0;
       h->dirty_slabs--;
     }
-    t->cls = HAK_SLAB_CONT;
-    t->back = (uint8_t)(back + i);
+    if (back + i) {
+      t->cls = HAK_SLAB_CONT;
+      t->back = (uint8_t)(back + i);
+    }
   }
+}
+
+/* h->lock held: bytes more held by slabs (the dirty cap's window and the peak follow). */
+static void hold_slabs(hak_heap_t *h, size_t bytes) {
+  hak__heap_hold(h, bytes);
+  note_held(h);
 }
 
 hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
@@ -116,7 +125,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   bool purged = false;
   for (;;) {
     pthread_mutex_lock(&h->lock);
-    if (h->limit && (h->held > h->limit || bytes > h->limit - h->held)) {
+    if (!hak__heap_fits(h, bytes)) {
       pthread_mutex_unlock(&h->lock);
       /* Freed large mappings the heap keeps for reuse count as held: they go first. */
       if (!purged && (purged = true, hak__large_make_room(h, bytes))) continue;
@@ -132,13 +141,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
     if (!fresh) return NULL;
   }
   hak__superslab_t *ss = hak__ss_of_slab(s);
-  ss->free_mask &= ~((uint64_t)1 << (s - ss->slabs));
-  ss->assigned++;
-  if (s->dirty) {
-    s->dirty = 0;
-    h->dirty_slabs--;
-  }
-  take_tail(h, ss, s + 1, 1, n - 1);
+  take_slabs(h, ss, s, 0, n);
   uint32_t bs = hak__class_size[cls];
   s->free = NULL;
   HAK_OWNED_SET(s->allocs, 0);
@@ -155,9 +158,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   s->span = (uint8_t)n;
   s->state = HAK_SLAB_AVAIL;
   s->next = s->prev = NULL;
-  h->held += bytes;
-  note_held(h);
-  if (h->held > h->peak_held) h->peak_held = h->held;
+  hold_slabs(h, bytes);
   pthread_mutex_unlock(&h->lock);
   HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), bytes);
   return s;
@@ -172,15 +173,12 @@ bool hak__slab_grow(hak_heap_t *h, hak__slab_t *s, unsigned cls) {
   uint64_t want = (((uint64_t)1 << (m - n)) - 1) << first;
   size_t bytes = (size_t)(m - n) << HAK_SLAB_SHIFT;
   pthread_mutex_lock(&h->lock);
-  if ((ss->free_mask & want) != want ||
-      (h->limit && (h->held > h->limit || bytes > h->limit - h->held))) {
+  if ((ss->free_mask & want) != want || !hak__heap_fits(h, bytes)) {
     pthread_mutex_unlock(&h->lock);
     return false;
   }
-  take_tail(h, ss, s + n, n, m - n);
-  h->held += bytes;
-  note_held(h);
-  if (h->held > h->peak_held) h->peak_held = h->held;
+  take_slabs(h, ss, s + n, n, m - n);
+  hold_slabs(h, bytes);
   s->cls = (uint8_t)cls;
   s->span = (uint8_t)m;
   s->block_size = hak__class_size[cls];

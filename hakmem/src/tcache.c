@@ -223,15 +223,13 @@ static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
   if (n == carved && !b) return true;
   /* A cache abandoned by fork may hold a list its thread was changing (a carve, a push) when the
   ** parent forked: not an error of the program; the slab is kept all the same. */
-  if (tc->forked) {
-  } else if (b && n <= carved) {
+  if (!tc->forked && b && n <= carved)
     hak__report_later(HAK_ERR_CORRUPTION, "hak_free", b,
                       "corrupted free list: a freed block's link was overwritten (use after "
                       "free?) with this address, which is no free block of its slab");
-  } else {
+  else if (!tc->forked)
     hak__report_later(HAK_ERR_DOUBLE_FREE, "hak_free", s->free,
                       "double free of a small block (detected when its slab emptied)");
-  }
   s->free = NULL;
   s->broken = 1;
   return false;
