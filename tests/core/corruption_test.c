@@ -30,13 +30,24 @@ TestSuite(corruption, .init = setup, .fini = teardown, .timeout = 30);
 
 static unsigned char global_target[256];
 
-/* Overwrite the first word of a freed block: where every allocator keeps its link. The write
-** is the attack, so ASan (which would stop it first) does not instrument it. */
-__attribute__((no_sanitize("address"), noinline)) static void uaf_write_link(void *freed,
-                                                                              const void *value) {
-  volatile unsigned char *d = freed;
-  uintptr_t v = (uintptr_t)value;
-  for (size_t i = 0; i < sizeof v; i++) d[i] = (unsigned char)(v >> (8 * i));
+/* The attack's write, byte by byte: ASan (which would stop it first) does not instrument it. */
+__attribute__((no_sanitize("address"), noinline)) static void raw_write(void *dst, const void *src,
+                                                                         size_t n) {
+  volatile unsigned char *d = dst;
+  for (size_t i = 0; i < n; i++) d[i] = ((const unsigned char *)src)[i];
+}
+
+/* Overwrite the first word of a freed block: where every allocator keeps its link. */
+static void uaf_write_link(void *freed, const void *value) { raw_write(freed, &value, sizeof value); }
+
+/* After the attack: n mallocs of size bytes all get blocks of the heap, never the target. */
+static void expect_only_heap_blocks(int n, size_t size, const void *target) {
+  for (int i = 0; i < n; i++) {
+    void *p = hak_heap_malloc(heap, size);
+    cr_assert_not_null(p);
+    cr_assert_neq(p, target, "the attacker's target was handed out");
+    cr_assert_eq(hak_heap_of(p), heap, "%p is not a block of the heap", p);
+  }
 }
 
 static void poison_own_list(void *target) {
@@ -50,12 +61,7 @@ static void poison_own_list(void *target) {
 #ifndef HAK_SECURE
   cr_assert_eq(errlog.calls, 0); /* the secure build decodes x's link as it pops x: reported */
 #endif
-  for (int i = 0; i < 100; i++) {
-    void *p = hak_heap_malloc(heap, 64);
-    cr_assert_not_null(p);
-    cr_assert_neq(p, target, "the attacker's target was handed out");
-    cr_assert_eq(hak_heap_of(p), heap, "%p is not a block of the heap", p);
-  }
+  expect_only_heap_blocks(100, 64, target);
   cr_assert_eq(errlog.calls, 1, "%d reports", errlog.calls);
   cr_assert_eq(errlog.err, HAK_ERR_CORRUPTION, "error %d (%s)", errlog.err, errlog.msg);
 #ifdef HAK_SECURE
@@ -106,11 +112,7 @@ static void poison_remote_chain(void *target) {
   cr_assert_eq(errlog.err, HAK_ERR_CORRUPTION, "error %d (%s)", errlog.err, errlog.msg);
   cr_assert(ht_msg_names_pointer(errlog.msg, x), "the report names the block whose link was "
             "overwritten: %s", errlog.msg);
-  for (int i = 0; i < 100; i++) {
-    void *p = hak_heap_malloc(heap, 48);
-    cr_assert_neq(p, target);
-    cr_assert_eq(hak_heap_of(p), heap);
-  }
+  expect_only_heap_blocks(100, 48, target);
   cr_assert_eq(errlog.calls, 1);
   cr_assert_null(ht_heap_usable(heap));
 }
@@ -135,11 +137,6 @@ Test(corruption, remote_chain_link_to_unmapped_memory) {
 /* A live block overflows into its free neighbour (the next block of the slab): the neighbour's
 ** link and state key are overwritten. The allocator reports it when the neighbour would be handed
 ** out, and never follows the overwritten link. */
-__attribute__((no_sanitize("address"), noinline)) static void overflow(unsigned char *p, size_t n,
-                                                                       unsigned char v) {
-  volatile unsigned char *d = p;
-  for (size_t i = 0; i < n; i++) d[i] = v;
-}
 
 Test(corruption, overflow_into_a_free_neighbour_is_reported_and_not_followed) {
   enum { N = 64 };
@@ -155,13 +152,10 @@ Test(corruption, overflow_into_a_free_neighbour_is_reported_and_not_followed) {
       }
   cr_assert_not_null(a, "no two neighbours among %d blocks", N);
   hak_free(b);
-  overflow(a, 64 + 16, 0x41); /* b's link and key: 0x4141... */
-  for (int i = 0; i < 100; i++) {
-    void *p = hak_heap_malloc(heap, 64);
-    cr_assert_not_null(p);
-    cr_assert_eq(hak_heap_of(p), heap);
-    cr_assert_neq(p, (void *)(uintptr_t)0x4141414141414140ull);
-  }
+  unsigned char bytes[64 + 16];
+  memset(bytes, 0x41, sizeof bytes);
+  raw_write(a, bytes, sizeof bytes); /* b's link and key: 0x4141... */
+  expect_only_heap_blocks(100, 64, (void *)(uintptr_t)0x4141414141414141ull);
   cr_assert_eq(errlog.calls, 1, "%d reports (%s)", errlog.calls, errlog.msg);
   /* b's state key no longer says "free": what two frees racing also leave, so the code is
   ** DOUBLE_FREE; the message names both causes. */
