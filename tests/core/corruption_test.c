@@ -12,21 +12,7 @@
 
 #include "test_util.h"
 
-static hak_heap_t *heap;
-static ht_errlog_t errlog;
-
-static void setup(void) {
-  heap = hak_heap_create(NULL);
-  cr_assert_not_null(heap);
-  ht_errlog_install(&errlog);
-}
-
-static void teardown(void) {
-  hak_set_error_handler(NULL, NULL);
-  hak_heap_destroy(heap);
-}
-
-TestSuite(corruption, .init = setup, .fini = teardown, .timeout = 30);
+HT_HEAP_SUITE(corruption, 30);
 
 static unsigned char global_target[256];
 

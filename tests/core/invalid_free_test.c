@@ -17,21 +17,7 @@
 
 #include "test_util.h"
 
-static hak_heap_t *heap;
-static ht_errlog_t errlog;
-
-static void setup(void) {
-  heap = hak_heap_create(NULL);
-  cr_assert_not_null(heap);
-  ht_errlog_install(&errlog);
-}
-
-static void teardown(void) {
-  hak_set_error_handler(NULL, NULL);
-  hak_heap_destroy(heap);
-}
-
-TestSuite(invalid_free, .init = setup, .fini = teardown, .timeout = 30);
+HT_HEAP_SUITE(invalid_free, 30);
 
 static const char *err_name(int err) {
   switch (err) {

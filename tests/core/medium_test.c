@@ -15,21 +15,7 @@
 
 #define SPAN ((size_t)64 * 1024)
 
-static hak_heap_t *heap;
-static ht_errlog_t errlog;
-
-static void setup(void) {
-  heap = hak_heap_create(NULL);
-  cr_assert_not_null(heap);
-  ht_errlog_install(&errlog);
-}
-
-static void teardown(void) {
-  hak_set_error_handler(NULL, NULL);
-  hak_heap_destroy(heap);
-}
-
-TestSuite(medium, .init = setup, .fini = teardown, .timeout = 60);
+HT_HEAP_SUITE(medium, 60);
 
 /* Slabs of the span a request of n bytes gets: its 64 KiB multiple up to 512 KiB, 16 above. */
 static size_t spans_of(size_t n) {

@@ -22,21 +22,7 @@
 
 #include "test_util.h"
 
-static hak_heap_t *heap;
-static ht_errlog_t errlog;
-
-static void setup(void) {
-  heap = hak_heap_create(NULL);
-  cr_assert_not_null(heap);
-  ht_errlog_install(&errlog);
-}
-
-static void teardown(void) {
-  hak_set_error_handler(NULL, NULL);
-  hak_heap_destroy(heap);
-}
-
-TestSuite(ownership, .init = setup, .fini = teardown, .timeout = 60);
+HT_HEAP_SUITE(ownership, 60);
 
 /* ** {======================================================================
 ** steps that actors (test_util's ht_actor_t) run on a thread of the test's choosing

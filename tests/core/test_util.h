@@ -34,6 +34,22 @@ typedef struct ht_errlog_s {
 /* Zero the log and register it as the error handler's destination. */
 void ht_errlog_install(ht_errlog_t *log);
 void ht_errlog_clear(ht_errlog_t *log);
+
+/* A Criterion suite whose every test gets a fresh heap (`heap`) and the recording error handler
+** (`errlog`), both file-local: HT_HEAP_SUITE(name, timeout_seconds) in place of TestSuite. */
+#define HT_HEAP_SUITE(name, secs)                                                              \
+  static hak_heap_t *heap;                                                                     \
+  static ht_errlog_t errlog;                                                                   \
+  static void ht_suite_init_(void) {                                                           \
+    heap = hak_heap_create(NULL);                                                              \
+    cr_assert_not_null(heap);                                                                  \
+    ht_errlog_install(&errlog);                                                                \
+  }                                                                                            \
+  static void ht_suite_fini_(void) {                                                           \
+    hak_set_error_handler(NULL, NULL);                                                         \
+    hak_heap_destroy(heap);                                                                    \
+  }                                                                                            \
+  TestSuite(name, .init = ht_suite_init_, .fini = ht_suite_fini_, .timeout = secs)
 /* True if msg contains the hex value of p (with or without 0x, any case, any zero padding). */
 bool ht_msg_names_pointer(const char *msg, const void *p);
 
