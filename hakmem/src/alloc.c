@@ -75,7 +75,10 @@ HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {
 static HAK_NOINLINE void *heap_malloc_slow(hak_heap_t *h, size_t size) {
   if (size > HAK_MEDIUM_MAX) return large_alloc(h, size, HAK_MIN_ALIGN, false);
   unsigned cls = hak__size_to_class(size);
-  void *p = malloc_small(h, cls); /* medium sizes start here: the fast path leaves them out */
+  /* Medium sizes start here (the fast path leaves them out): their pop is tried first. Small
+  ** ones come after the fast path missed, so straight to the refill. */
+  void *p = size > HAK_SMALL_MAX ? malloc_small(h, cls)
+                                 : malloc_small_slow(h, h ? hak__tcache_find(h) : NULL, cls);
   if (HAK_TRACKING && p) HAK_TRACK_SLACK(p, size, hak__class_size[cls]);
   return p;
 }

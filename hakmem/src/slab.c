@@ -93,10 +93,10 @@ void hak__slab_unlink_superslab(hak_heap_t *h, hak__superslab_t *ss) {
     if (ss->slabs[i].dirty) h->dirty_slabs--;
 }
 
-/* h->lock held: the n free slabs from t leave the free mask (counts, dirty count) for the span
-** whose head is `back` slabs before t; all but the head are marked as its tail. */
-static void take_slabs(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsigned back,
-                       unsigned n) {
+/* h->lock held: the n free slabs from t leave the free mask (counts, dirty count) for a span;
+** all but its head (t itself when t_is_head) become its tail (HAK_SLAB_CONT). */
+static void take_slabs(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsigned n,
+                       bool t_is_head) {
   for (unsigned i = 0; i < n; i++, t++) {
     ss->free_mask &= ~((uint64_t)1 << (t - ss->slabs));
     ss->assigned++;
@@ -104,10 +104,7 @@ static void take_slabs(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsi
       t->dirty = 0;
       h->dirty_slabs--;
     }
-    if (back + i) {
-      t->cls = HAK_SLAB_CONT;
-      t->back = (uint8_t)(back + i);
-    }
+    if (i || !t_is_head) t->cls = HAK_SLAB_CONT;
   }
 }
 
@@ -141,7 +138,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
     if (!fresh) return NULL;
   }
   hak__superslab_t *ss = hak__ss_of_slab(s);
-  take_slabs(h, ss, s, 0, n);
+  take_slabs(h, ss, s, n, true);
   uint32_t bs = hak__class_size[cls];
   s->free = NULL;
   HAK_OWNED_SET(s->allocs, 0);
@@ -177,7 +174,7 @@ bool hak__slab_grow(hak_heap_t *h, hak__slab_t *s, unsigned cls) {
     pthread_mutex_unlock(&h->lock);
     return false;
   }
-  take_slabs(h, ss, s + n, n, m - n);
+  take_slabs(h, ss, s + n, m - n, false);
   hold_slabs(h, bytes);
   s->cls = (uint8_t)cls;
   s->span = (uint8_t)m;
@@ -194,10 +191,7 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
   uint64_t f = hak__slab_frees(s);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += f;
-  for (unsigned i = 1; i < s->span; i++) {
-    s[i].cls = HAK_SLAB_UNUSED;
-    s[i].back = 0;
-  }
+  for (unsigned i = 1; i < s->span; i++) s[i].cls = HAK_SLAB_UNUSED;
   h->held -= ((size_t)s->span - 1) << HAK_SLAB_SHIFT;
   s->span = 1;
   s->cls = HAK_SLAB_UNUSED;

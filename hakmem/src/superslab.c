@@ -25,7 +25,6 @@ static void clear_slab(hak__slab_t *s) {
   atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->cls = HAK_SLAB_UNUSED;
   s->span = 1;
-  s->back = 0;
   s->state = HAK_SLAB_AVAIL;
   s->decommitting = 0;
   s->broken = 0;

@@ -21,7 +21,7 @@ typedef struct hak__tcache_s hak__tcache_t;
 typedef struct hak__large_s hak__large_t;
 
 #define HAK_SLAB_UNUSED 0xFF
-#define HAK_SLAB_CONT 0xFE /* a slab inside a medium span, after its head (`back` slabs back) */
+#define HAK_SLAB_CONT 0xFE /* a slab inside a medium span, after its head */
 enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assigned */
 
 /*
@@ -64,8 +64,7 @@ struct hak__slab_s {
   uint8_t decommitting;        /* taken out of the free mask while madvise runs (heap lock) */
   uint8_t broken;              /* owner: a double free was found in it; never released */
   uint8_t span;                /* slabs in this slab's span: 1 small, 1-16 medium (head) */
-  uint8_t back;                /* HAK_SLAB_CONT: slabs back to the span's head */
-  uint8_t pad8_[1];
+  uint8_t pad8_[2];
   uint32_t pad_[7];
 };
 _Static_assert(sizeof(hak__slab_t) == 2 * HAK_CACHELINE, "slab metadata is two lines");
