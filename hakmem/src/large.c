@@ -10,14 +10,18 @@
 **
 ** The cache (per heap, under heap->lock): a freed mapping stays committed, still counted in
 ** held_bytes, for purge_delay_ms (HAK_LARGE_PURGE_MS by default) and while the heap's cached
-** mappings total at most HAK_LARGE_CACHE_BYTES (the oldest go first). Bins by granule count,
-** four per doubling, with a bitmap of the non-empty ones: a request takes the head of its own
-** bin if it is big enough, else the head of the first non-empty bin above (constant time), and
-** the excess tail is unmapped. Mappings past the delay are purged (munmap, registry tombstone,
-** record freed) at the heap's next large allocation or free, in hak_heap_collect (all of them
-** when forced), when a request would pass the limit, and at destroy.
+** mappings total at most the cap (cache_cap: half the live large bytes, at least
+** HAK_LARGE_CACHE_BYTES); past it the oldest go, the last in part. Bins by granule count, four
+** per doubling, with a bitmap of the non-empty ones: a request takes the head of its own bin if
+** it is big enough, else the head of the first non-empty bin above (constant time), split: the
+** rest stays cached. Nothing big enough: the biggest smaller mapping grows and other cached
+** mappings' pages move into the growth (mremap, no fault). Mappings past the delay are purged
+** (munmap, registry tombstone, record freed) at the heap's next large allocation or free, in
+** hak_heap_collect (all of them when forced), when a request would pass the limit, and at
+** destroy.
 **
-** No system call under heap->lock: work is taken off the lists under it and done after.
+** No system call under heap->lock (but the meta pool's chunk, once per 256 KiB of records): work
+** is taken off the lists under it and done after.
 */
 #include "large.h"
 
@@ -119,6 +123,14 @@ static void drop(hak_heap_t *h, hak__large_t *l, after_t *a) {
   a->unmap = l;
 }
 
+/* Each of a list of records off every list (chained through link[MAIN].next): dropped. */
+static void drop_all(hak_heap_t *h, hak__large_t *l, after_t *a) {
+  for (hak__large_t *n; l; l = n) {
+    n = l->link[HAK_LL_MAIN].next;
+    drop(h, l, a);
+  }
+}
+
 static bool evict_oldest(hak_heap_t *h, after_t *a) {
   hak__large_t *l = h->large_oldest;
   if (!l) return false;
@@ -141,6 +153,36 @@ static void expire(hak_heap_t *h, after_t *a) {
   }
 }
 
+/* What the cache may hold: HAK_LARGE_CACHE_BYTES, or half the heap's live large bytes if more. */
+static size_t cache_cap(const hak_heap_t *h) {
+  size_t half = h->large_live_bytes / 2 & ~(GRAN - 1);
+  return half > HAK_LARGE_CACHE_BYTES ? half : HAK_LARGE_CACHE_BYTES;
+}
+
+static void bin_put(hak_heap_t *h, hak__large_t *l) {
+  l->bin = hak__large_bin(l->usable / GRAN);
+  push_front(&h->large_bin[l->bin], l, HAK_LL_MAIN);
+  h->large_bin_mask |= 1ull << l->bin;
+}
+
+/* Cut `bytes` (rounded up to granules, less than its size) off the tail of cached l: tombstoned
+** now, unmapped after the lock (a->tail). False (nothing done) if l's bin links are corrupt. */
+static bool trim_cached(hak_heap_t *h, hak__large_t *l, size_t bytes, after_t *a) {
+  size_t cut = (bytes + GRAN - 1) & ~(GRAN - 1);
+  if (!hak__large_sound(l) || !unlink_checked(&h->large_bin[l->bin], NULL, l, HAK_LL_MAIN))
+    return false;
+  if (!h->large_bin[l->bin]) h->large_bin_mask &= ~(1ull << l->bin);
+  l->usable -= cut;
+  seal(l);
+  bin_put(h, l);
+  a->tail = hak__large_base(l) + l->usable;
+  a->tail_size = cut;
+  hak__reg_set(a->tail, cut, HAK_REG_DEAD_LARGE);
+  h->held -= cut;
+  h->large_cached_bytes -= cut;
+  return true;
+}
+
 /* l, freed (off the live list), into the cache; or dropped when the heap does not cache or l
 ** is bigger than the cap. */
 static void cache_put(hak_heap_t *h, hak__large_t *l, after_t *a) {
@@ -148,12 +190,19 @@ static void cache_put(hak_heap_t *h, hak__large_t *l, after_t *a) {
     drop(h, l, a);
     return;
   }
-  while (h->large_cached_bytes + l->usable > HAK_LARGE_CACHE_BYTES && evict_oldest(h, a)) {
+  /* Over the cap: the oldest mappings go, the last one only in part (its tail): what a cap
+  ** evicts is the excess, not whole mappings (malloc-large: 4.4 GB evicted in 2000 frees of
+  ** 5-25 MiB under a 64 MiB cap when whole mappings went). */
+  size_t cap = cache_cap(h);
+  while (h->large_cached_bytes + l->usable > cap) {
+    hak__large_t *o = h->large_oldest;
+    size_t excess = h->large_cached_bytes + l->usable - cap;
+    if (!o || o->usable - GRAN < excess || a->tail_size || !trim_cached(h, o, excess, a)) {
+      if (!evict_oldest(h, a)) break;
+    }
   }
-  l->bin = hak__large_bin(l->usable / GRAN);
   l->freed_ms = now_ms();
-  push_front(&h->large_bin[l->bin], l, HAK_LL_MAIN);
-  h->large_bin_mask |= 1ull << l->bin;
+  bin_put(h, l);
   l->link[HAK_LL_AGE].next = NULL;
   l->link[HAK_LL_AGE].prev = h->large_newest;
   if (h->large_newest) h->large_newest->link[HAK_LL_AGE].next = l;
@@ -171,7 +220,11 @@ static hak__large_t *cache_claim(hak_heap_t *h, hak__large_t *l, after_t *a) {
   return l;
 }
 
-/* A cached mapping of at least size bytes whose start is aligned to align, or NULL. */
+/* A cached mapping of exactly size bytes whose start is aligned to align, or NULL: the head of
+** the smallest one big enough (constant time: its own bin's head, else the first non-empty bin
+** above). The rest of a bigger one stays cached under a record of its own, with the mapping's
+** age: a split costs no system call, and no committed page is lost. (The meta pool's lock nests
+** inside heap->lock, the fork handlers' order; it maps a chunk once per 256 KiB of records.) */
 static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_t *a) {
   size_t g = size / GRAN;
   if (g > HAK_LARGE_CACHE_GRANS || !h->large_bin_mask) return NULL;
@@ -181,11 +234,36 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     uint64_t above = h->large_bin_mask & ~((2ull << b) - 1);
     if (!above) return NULL;
     l = h->large_bin[__builtin_ctzll(above)];
-    /* Not one more than twice the size: cutting it would unmap committed pages a later request
-    ** of its size could reuse (mstress: 3x the page faults). */
-    if (l->usable / 2 > size) return NULL;
   }
   if (hak__large_base(l) & (align - 1)) return NULL;
+  hak__large_t *r = l->usable > size && hak__large_sound(l) ? hak__meta_rec_alloc() : NULL;
+  if (r) {
+    /* r takes l's place on the age list (unlinked with l's checks below). */
+    hak__large_t *n = l->link[HAK_LL_AGE].next;
+    r->heap = h;
+    r->state = l->state;
+    r->freed_ms = l->freed_ms;
+    r->base_enc = (hak__large_base(l) + size) ^ hak__large_key;
+    r->usable = l->usable - size;
+    r->link[HAK_LL_AGE].prev = l;
+    r->link[HAK_LL_AGE].next = n;
+    if (!cache_claim(h, l, a)) {
+      hak__meta_rec_free(r);
+      return NULL;
+    }
+    if (n) n->link[HAK_LL_AGE].prev = r;
+    else h->large_newest = r;
+    r->link[HAK_LL_AGE].prev = l->link[HAK_LL_AGE].prev;
+    if (r->link[HAK_LL_AGE].prev) r->link[HAK_LL_AGE].prev->link[HAK_LL_AGE].next = r;
+    else h->large_oldest = r;
+    seal(r);
+    hak__reg_set(hak__large_base(r), r->usable, entry_of(r));
+    bin_put(h, r);
+    h->large_cached_bytes += r->usable;
+    l->usable = size;
+    seal(l);
+    return l;
+  }
   return cache_claim(h, l, a);
 }
 
@@ -228,6 +306,7 @@ static void finish(after_t *a, uintptr_t tomb, const char *op) {
 /* ** {====================================================== allocation */
 
 static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size);
+static size_t move_donors(uintptr_t dst, hak__large_t *d);
 
 /* The biggest cached mapping of a bin below size's (so smaller than size), taken off the cache;
 ** NULL if none. */
@@ -237,6 +316,25 @@ static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
   uint64_t below = h->large_bin_mask & ((1ull << b) - 1);
   if (!below) return NULL;
   return cache_claim(h, h->large_bin[63 - __builtin_clzll(below)], a);
+}
+
+/* Donors for a growth of rem bytes: cached mappings that fit in it whole, biggest first, at most
+** HAK_LARGE_DONORS of them, taken off the cache (chained through link[MAIN].next). Their pages
+** move into the grown block (mremap) instead of fresh ones faulting in. */
+static hak__large_t *cache_take_donors(hak_heap_t *h, size_t rem, after_t *a) {
+  hak__large_t *list = NULL;
+  for (int i = 0; i < HAK_LARGE_DONORS && rem >= GRAN; i++) {
+    /* The head of rem's own bin if it fits, else the biggest of a bin below (which fits). */
+    unsigned b = hak__large_bin(rem / GRAN > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS
+                                                                     : rem / GRAN);
+    hak__large_t *d = h->large_bin[b];
+    d = d && d->usable <= rem ? cache_claim(h, d, a) : cache_take_below(h, rem, a);
+    if (!d) break;
+    rem -= d->usable;
+    d->link[HAK_LL_MAIN].next = list;
+    list = d;
+  }
+  return list;
 }
 
 /* A fresh mapping with its record, registered; NULL + ENOMEM. */
@@ -277,17 +375,6 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   hak__large_t *l = cache_take(h, need, map_align, &a);
   bool ok = true;
   if (l) {
-    if (l->usable - need > need) {
-      /* Serve the head, unmap the tail: tombstone it now, under the lock. A mapping of up to
-      ** twice the request (all cache_take hands out) stays whole with the block: its pages are
-      ** committed, reused instead of faulted in again. */
-      a.tail = hak__large_base(l) + need;
-      a.tail_size = l->usable - need;
-      hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
-      h->held -= a.tail_size;
-      l->usable = need;
-      seal(l);
-    }
     go_live(h, l);
   } else if ((ok = make_room(h, need, &a))) {
     hak__heap_hold(h, need);
@@ -296,6 +383,7 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   ** pages), so its committed pages are reused and only the growth faults in. Its bytes are
   ** held already: the fresh reservation above covers the growth and more. */
   hak__large_t *g = ok && !l && map_align == GRAN ? cache_take_below(h, need, &a) : NULL;
+  hak__large_t *donors = g ? cache_take_donors(h, need - g->usable, &a) : NULL;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_malloc");
   if (!ok) {
@@ -305,17 +393,19 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   if (g) {
     size_t old = g->usable;
     uintptr_t q = grow_mapping(g, hak__large_base(g), old, need);
+    size_t moved = q ? move_donors(q + old, donors) : 0;
     after_t a2 = {0};
     pthread_mutex_lock(&h->lock);
     if (q) {
-      h->held -= old; /* held twice: as cached, and in the reservation for need */
+      h->held -= old + moved; /* held twice: as cached, and in the reservation for need */
       g->base_enc = q ^ hak__large_key;
       g->usable = need;
       seal(g);
       go_live(h, g);
       l = g;
     } else {
-      drop(h, g, &a2); /* unchanged, but out of the cache: unmapped */
+      drop(h, g, &a2); /* unchanged, but out of the cache: unmapped, and the donors too */
+      drop_all(h, donors, &a2);
     }
     pthread_mutex_unlock(&h->lock);
     finish(&a2, HAK_REG_DEAD_LARGE, "hak_malloc");
@@ -471,10 +561,11 @@ int hak_heap_set_purge_delay(hak_heap_t *h, int32_t ms) {
 /* Grow l's mapping at p from old to size bytes: in place, or by moving its pages onto a fresh
 ** aligned mapping (MREMAP_FIXED replaces it). The new address, or 0 with nothing changed. */
 static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size) {
-  if (mremap((void *)p, old, size, 0) != MAP_FAILED) {
+  /* In place: fresh pages right after it, if that range is free. */
+  if (hak__os_extend((void *)(p + old), size - old) == 0) {
     if (hak__reg_set(p + old, size - old, entry_of(l)) == 0) return p;
     hak__reg_set(p + old, size - old, HAK_REG_NONE);
-    mremap((void *)p, size, old, 0); /* a shrink in place cannot fail */
+    hak__os_unmap((void *)(p + old), size - old);
     return 0;
   }
   void *t = hak__os_map_aligned(size, GRAN);
@@ -484,17 +575,38 @@ static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t s
     hak__os_unmap(t, size);
     return 0;
   }
-  /* The old range's tombstone goes first: once mremap has moved the pages, another thread may
-  ** map that range and register it, which a later write here would overwrite. */
+  /* The old range's tombstone goes first: once its pages have moved, another thread may map
+  ** that range and register it, which a later write here would overwrite. */
   hak__reg_set(p, old, HAK_REG_DEAD_LARGE);
   HAK_TRACK_UNMAP((void *)p, old);
-  if (mremap((void *)p, old, size, MREMAP_MAYMOVE | MREMAP_FIXED, t) == MAP_FAILED) {
+  if (hak__os_move((void *)p, old, t, GRAN) != 0) {
     hak__reg_set(p, old, entry_of(l));
     hak__reg_set((uintptr_t)t, size, HAK_REG_NONE);
     hak__os_unmap(t, size);
     return 0;
   }
   return (uintptr_t)t;
+}
+
+/* Move each donor's pages (a list from cache_take_donors) onto the fresh range at dst, one after
+** the other, and free their records: no fault when the block's new pages are first written.
+** Returns the bytes moved; a donor that cannot move is unmapped instead (dst keeps its fresh
+** pages). The caller's reservation already covers the range; donors were held as cached. */
+static size_t move_donors(uintptr_t dst, hak__large_t *d) {
+  size_t moved = 0;
+  while (d) {
+    hak__large_t *n = d->link[HAK_LL_MAIN].next;
+    uintptr_t src = hak__large_base(d);
+    size_t len = d->usable;
+    hak__reg_set(src, len, HAK_REG_DEAD_LARGE); /* first: see grow_mapping */
+    HAK_TRACK_UNMAP((void *)src, len);
+    if (hak__os_move((void *)src, len, (void *)dst, GRAN) != 0) hak__os_unmap((void *)src, len);
+    hak__meta_rec_free(d);
+    moved += len;
+    dst += len;
+    d = n;
+  }
+  return moved;
 }
 
 void *hak__large_resize(const hak__loc_t *loc, size_t size) {
@@ -530,20 +642,27 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
   size_t grow = need - old;
   bool ok = make_room(h, grow, &a);
   if (ok) hak__heap_hold(h, grow);
+  /* Cached mappings' pages fill the growth, as for a fresh block. */
+  hak__large_t *donors = ok ? cache_take_donors(h, grow, &a) : NULL;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!ok) return NULL;
   uintptr_t q = grow_mapping(l, p, old, need);
+  size_t moved = q ? move_donors(q + old, donors) : 0;
+  after_t a2 = {0};
   pthread_mutex_lock(&h->lock);
   if (q) {
     l->base_enc = q ^ hak__large_key;
     l->usable = need;
     seal(l);
     h->large_live_bytes += grow;
+    h->held -= moved; /* held twice: as cached, and in the reservation for grow */
   } else {
     h->held -= grow;
+    drop_all(h, donors, &a2);
   }
   pthread_mutex_unlock(&h->lock);
+  finish(&a2, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!q) return NULL;
   HAK_TRACK_MOVE(h, (void *)p, (void *)q, need);
   HAK_TRACK_SLACK((void *)q, size, need);

@@ -3,9 +3,9 @@
 ** gives) get their own mapping, 64 KiB aligned (or to their alignment), the user pointer at its
 ** start. Their records live out of band in the meta pool, found through the address registry:
 ** nothing free, realloc or the cache trusts sits in memory a user overflow can reach.
-** Each heap keeps its own freed mappings committed for reuse, for purge_delay_ms and up to
-** HAK_LARGE_CACHE_BYTES (large.c); no process-wide lock on any large path but a fresh mapping's
-** record (meta pool, beside the mmap).
+** Each heap keeps its own freed mappings committed for reuse, for purge_delay_ms and up to a cap
+** (half its live large bytes, at least HAK_LARGE_CACHE_BYTES; large.c); no process-wide lock on
+** any large path but a record's (meta pool).
 */
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H
@@ -14,7 +14,8 @@
 #include "types.h"
 
 #define HAK_LARGE_PURGE_MS 1000                   /* default purge_delay_ms */
-#define HAK_LARGE_CACHE_BYTES ((size_t)64 << 20)  /* per heap, all cached mappings together */
+#define HAK_LARGE_CACHE_BYTES ((size_t)64 << 20)  /* least cap of a heap's cache; biggest cached */
+#define HAK_LARGE_DONORS 8                        /* cached mappings moved into one growth */
 
 /* The key of base_enc (bit 63 set: never a valid pointer), fixed before the first record. */
 extern HAK_HIDDEN uintptr_t hak__large_key;

@@ -1,8 +1,8 @@
 /*
 ** Large blocks (2 MiB and up, and alignments above 64 KiB) and the heap's mapping cache: a block
 ** is its request rounded up to 64 KiB, held exactly; a freed mapping stays held and serves the
-** next request of its size or smaller at the same address (the excess unmapped), zeroed for
-** calloc; it is purged after the heap's purge delay, at once by hak_heap_collect(h, true), by a
+** next request of its size or smaller at the same address (the rest stays cached), zeroed for
+** calloc; a bigger request takes other cached mappings' pages (moved, not faulted); it is purged after the heap's purge delay, at once by hak_heap_collect(h, true), by a
 ** negative delay, at the limit and at destroy; reset keeps it for reuse. Alignment costs
 ** nothing but address space, up to 1 GiB. A shrink never moves; growth keeps contents. Large
 ** blocks freed by other threads, and an overflow past a block's end into its neighbour, leave
@@ -99,37 +99,131 @@ Test(large_cache, a_freed_mapping_serves_the_next_request_of_its_size_at_its_add
   hak_heap_destroy(h);
 }
 
-/* A cached mapping serves a request of half its size or more whole (its committed pages are
-** reused); a smaller request gets a fresh mapping and leaves it cached. */
-Test(large_cache, a_cached_mapping_serves_requests_of_half_its_size_or_more_whole) {
+/* A smaller request takes the head of a cached mapping; the rest stays cached, committed, and
+** serves the next request at the address after it. */
+Test(large_cache, a_cached_mapping_is_split_and_its_rest_stays_cached) {
   hak_heap_t *h = heap_with(0, 0);
   unsigned char *p = hak_heap_malloc(h, 8 * HT_MIB);
   cr_assert_not_null(p);
   ht_fill(p, 8 * HT_MIB, 2);
   hak_free(p);
-  unsigned char *small = hak_heap_malloc(h, 3 * HT_MIB);
-  cr_assert_neq(small, p, "8 MiB is more than twice 3 MiB: not cut");
-  cr_assert_eq(held(h), 11 * HT_MIB, "3 MiB fresh, 8 MiB still cached");
-  unsigned char *q = hak_heap_malloc(h, 4 * HT_MIB);
-  cr_assert_eq(q, p);
-  cr_assert_eq(hak_usable_size(q), 8 * HT_MIB);
-  cr_assert_eq(held(h), 11 * HT_MIB);
-  cr_assert_eq(ht_stats(h).live_bytes, 11 * HT_MIB);
-  hak_free(q);
-  hak_free(small);
+  unsigned char *a = hak_heap_malloc(h, 3 * HT_MIB);
+  cr_assert_eq(a, p, "the head of the cached mapping");
+  cr_assert_eq(hak_usable_size(a), 3 * HT_MIB);
+  cr_assert_eq(held(h), 8 * HT_MIB, "3 MiB live, 5 MiB still cached");
+  cr_assert_eq(ht_stats(h).live_bytes, 3 * HT_MIB);
+  cr_assert(mapped(p, 8 * HT_MIB), "nothing was unmapped");
+  unsigned char *b = hak_heap_malloc(h, 4 * HT_MIB);
+  cr_assert_eq(b, p + 3 * HT_MIB, "the rest's head");
+  cr_assert_eq(hak_usable_size(b), 4 * HT_MIB);
+  cr_assert_eq(held(h), 8 * HT_MIB);
+  cr_assert_eq(ht_stats(h).live_bytes, 7 * HT_MIB);
+  cr_assert(ht_check(b, 4 * HT_MIB, 2), "malloc does not clear a reused mapping");
+  hak_free(a);
+  hak_free(b);
+  hak_heap_collect(h, true);
+  cr_assert_eq(held(h), 0);
+  cr_assert(unmapped(p, 8 * HT_MIB));
   hak_heap_destroy(h);
 }
 
-Test(large_cache, a_tail_of_a_quarter_stays_with_the_block) {
-  hak_heap_t *h = heap_with(0, 0);
-  unsigned char *p = hak_heap_malloc(h, 5 * HT_MIB);
+/* The rest of a split mapping is as old as the mapping: purged when the mapping would be. */
+Test(large_cache, the_rest_of_a_split_mapping_keeps_its_age) {
+  hak_heap_t *h = heap_with(200, 0);
+  unsigned char *p = hak_heap_malloc(h, 8 * HT_MIB);
+  cr_assert_not_null(p);
   hak_free(p);
-  unsigned char *q = hak_heap_malloc(h, 4 * HT_MIB); /* a 1 MiB tail: kept */
-  cr_assert_eq(q, p);
-  cr_assert_eq(hak_usable_size(q), 5 * HT_MIB);
-  cr_assert_eq(held(h), 5 * HT_MIB);
-  cr_assert_eq(ht_stats(h).live_bytes, 5 * HT_MIB);
+  sleep_ms(120);
+  unsigned char *a = hak_heap_malloc(h, 3 * HT_MIB);
+  cr_assert_eq(a, p);
+  sleep_ms(120); /* 240 ms after the free, 120 after the split */
+  hak_heap_collect(h, false);
+  cr_assert_eq(held(h), 3 * HT_MIB, "the 5 MiB rest was freed 240 ms ago: purged");
+  cr_assert(unmapped(p + 3 * HT_MIB, 5 * HT_MIB));
+  hak_free(a);
+  hak_heap_destroy(h);
+}
+
+/* A request bigger than any cached mapping: the biggest grows, and the pages of others move in
+** (no page of the new block is fresh: all are resident before it is written). */
+Test(large_cache, a_bigger_request_is_assembled_from_cached_mappings) {
+  hak_heap_t *h = heap_with(0, 0);
+  unsigned char *a = hak_heap_malloc(h, 4 * HT_MIB), *b = hak_heap_malloc(h, 3 * HT_MIB),
+                *c = hak_heap_malloc(h, 2 * HT_MIB);
+  cr_assert(a && b && c);
+  ht_fill(a, 4 * HT_MIB, 1);
+  ht_fill(b, 3 * HT_MIB, 2);
+  ht_fill(c, 2 * HT_MIB, 3);
+  hak_free(a);
+  hak_free(b);
+  hak_free(c);
+  cr_assert_eq(held(h), 9 * HT_MIB);
+  unsigned char *q = hak_heap_calloc(h, 9, HT_MIB);
+  cr_assert_not_null(q);
+  cr_assert_eq(hak_usable_size(q), 9 * HT_MIB);
+  cr_assert_eq(held(h), 9 * HT_MIB, "nothing but the three mappings' pages");
+  cr_assert_eq(ht_stats(h).live_bytes, 9 * HT_MIB);
+  cr_assert(mapped(q, 9 * HT_MIB), "every page moved in, none fresh");
+  cr_assert(ht_all_zero(q, 9 * HT_MIB), "calloc from moved pages is zero");
+  cr_assert(unmapped(b, 3 * HT_MIB), "the donors' old ranges are gone");
+  cr_assert(unmapped(c, 2 * HT_MIB));
+  ht_fill(q, 9 * HT_MIB, 4);
+  cr_assert(ht_check(q, 9 * HT_MIB, 4));
   hak_free(q);
+  hak_heap_collect(h, true);
+  cr_assert_eq(held(h), 0);
+  hak_heap_destroy(h);
+}
+
+/* realloc growth takes cached pages too, and keeps the contents. */
+Test(large_cache, realloc_growth_moves_cached_pages_in) {
+  hak_heap_t *h = heap_with(0, 0);
+  unsigned char *p = hak_heap_malloc(h, 2 * HT_MIB), *d = hak_heap_malloc(h, 3 * HT_MIB);
+  cr_assert(p && d);
+  ht_fill(p, 2 * HT_MIB, 7);
+  ht_fill(d, 3 * HT_MIB, 8);
+  hak_free(d);
+  unsigned char *q = hak_heap_realloc(h, p, 5 * HT_MIB);
+  cr_assert_not_null(q);
+  cr_assert_eq(hak_usable_size(q), 5 * HT_MIB);
+  cr_assert(ht_check(q, 2 * HT_MIB, 7), "contents kept");
+  cr_assert_eq(held(h), 5 * HT_MIB, "the cached 3 MiB became the growth");
+  cr_assert(mapped(q, 5 * HT_MIB), "the growth is the cached mapping's resident pages");
+  cr_assert(unmapped(d, 3 * HT_MIB));
+  hak_free(q);
+  hak_heap_destroy(h);
+}
+
+/* Past the cap, the oldest mapping loses only the excess, from its tail. */
+Test(large_cache, the_cap_trims_the_oldest_mapping_by_the_excess) {
+  hak_heap_t *h = heap_with(0, 0);
+  unsigned char *a = hak_heap_malloc(h, 40 * HT_MIB), *b = hak_heap_malloc(h, 20 * HT_MIB),
+                *c = hak_heap_malloc(h, 10 * HT_MIB);
+  cr_assert(a && b && c);
+  ht_fill(a, 40 * HT_MIB, 5);
+  hak_free(a);
+  hak_free(b);
+  cr_assert_eq(held(h), 70 * HT_MIB);
+  hak_free(c); /* 70 MiB cached, over the 64 MiB cap: a's last 6 MiB go */
+  cr_assert_eq(held(h), 64 * HT_MIB);
+  cr_assert(unmapped(a + 34 * HT_MIB, 6 * HT_MIB));
+  cr_assert(mapped(a, 34 * HT_MIB));
+  unsigned char *q = hak_heap_malloc(h, 34 * HT_MIB);
+  cr_assert_eq(q, a, "the trimmed mapping serves what it still holds");
+  hak_free(q);
+  hak_heap_destroy(h);
+}
+
+/* The cap is half the heap's live large bytes when that is more than 64 MiB. */
+Test(large_cache, the_cap_grows_with_the_live_large_bytes) {
+  hak_heap_t *h = heap_with(0, 0);
+  void *live[4], *f[3];
+  for (int i = 0; i < 4; i++) cr_assert_not_null(live[i] = hak_heap_malloc(h, 50 * HT_MIB));
+  for (int i = 0; i < 3; i++) cr_assert_not_null(f[i] = hak_heap_malloc(h, 30 * HT_MIB));
+  for (int i = 0; i < 3; i++) hak_free(f[i]);
+  cr_assert_eq(held(h), 290 * HT_MIB, "200 MiB live: a 100 MiB cap keeps all 90 MiB");
+  for (int i = 0; i < 4; i++) hak_free(live[i]);
+  cr_assert_eq(held(h), 64 * HT_MIB, "nothing live: 64 MiB");
   hak_heap_destroy(h);
 }
 
@@ -238,17 +332,20 @@ Test(large_cache, cached_mappings_are_held_and_purged_to_keep_the_limit_exact) {
   cr_assert_eq(errno, ENOMEM);
   hak_free(b);
   void *c = hak_heap_malloc(h, 4 * HT_MIB);
-  cr_assert_eq(c, b, "served from the cached 8 MiB mapping, whole");
-  cr_assert_eq(held(h), 8 * HT_MIB);
-  errno = 0;
-  cr_assert_null(hak_heap_malloc(h, 3 * HT_MIB), "11 MiB under a 10 MiB limit");
-  cr_assert_eq(errno, ENOMEM);
-  void *d = hak_heap_malloc(h, 2 * HT_MIB);
+  cr_assert_eq(c, b, "served from the cached 8 MiB mapping's head");
+  void *e = hak_heap_malloc(h, 3 * HT_MIB);
+  cr_assert_eq(e, (char *)b + 4 * HT_MIB, "and from its rest");
+  cr_assert_eq(held(h), 8 * HT_MIB, "7 MiB live, 1 MiB cached");
+  void *d = hak_heap_malloc(h, 3 * HT_MIB); /* the cached 1 MiB goes to make room */
   cr_assert_not_null(d);
   cr_assert_eq(held(h), limit);
   cr_assert_eq(ht_stats(h).peak_held_bytes, limit);
+  errno = 0;
+  cr_assert_null(hak_heap_malloc(h, 2 * HT_MIB), "12 MiB under a 10 MiB limit");
+  cr_assert_eq(errno, ENOMEM);
   hak_free(c);
   hak_free(d);
+  hak_free(e);
   cr_assert_eq(held(h), limit);
   hak_heap_destroy(h);
 }
@@ -452,11 +549,9 @@ Test(large_cache, large_blocks_freed_by_another_thread_are_cached_by_their_heap)
   int j = 0;
   while (j < XN && xblocks[j] != p) j++;
   cr_assert_lt(j, XN, "the owner heap reuses a mapping another thread freed");
-  /* Served from that mapping, whole (every one of them is at most twice the request). */
-  size_t m = ROUND(2 * HT_MIB + (size_t)j * 100000);
-  size_t kept = m;
-  cr_assert_eq(hak_usable_size(p), kept);
-  cr_assert_eq(held(xheap), total - m + kept);
+  /* Served from that mapping's head; its rest stays cached. */
+  cr_assert_eq(hak_usable_size(p), 2 * HT_MIB);
+  cr_assert_eq(held(xheap), total);
   hak_free(p);
   hak_heap_collect(xheap, true);
   cr_assert_eq(held(xheap), 0);
