@@ -236,7 +236,10 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     l = h->large_bin[__builtin_ctzll(above)];
   }
   if (hak__large_base(l) & (align - 1)) return NULL;
-  hak__large_t *r = l->usable > size && hak__large_sound(l) ? hak__meta_rec_alloc() : NULL;
+  /* A rest too small to serve a large request alone (or to be moved) stays with the block. */
+  hak__large_t *r = l->usable - size >= HAK_LARGE_MOVE_MIN && hak__large_sound(l)
+                        ? hak__meta_rec_alloc()
+                        : NULL;
   if (r) {
     /* r takes l's place on the age list (unlinked with l's checks below). */
     hak__large_t *n = l->link[HAK_LL_AGE].next;
@@ -309,13 +312,17 @@ static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t s
 static size_t move_donors(uintptr_t dst, hak__large_t *d);
 
 /* The biggest cached mapping of a bin below size's (so smaller than size), taken off the cache;
-** NULL if none. */
+** NULL if none, or if it is smaller than HAK_LARGE_MOVE_MIN: moving pages costs a system call
+** and, with other threads running, a TLB shootdown; below 1 MiB, faulting them in costs less
+** (mstress, 1-4 MiB blocks on two threads: 1078 mremaps per run and twice the system time when
+** pieces of any size moved). */
 static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
   size_t g = size / GRAN;
   unsigned b = hak__large_bin(g > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS : g);
   uint64_t below = h->large_bin_mask & ((1ull << b) - 1);
   if (!below) return NULL;
-  return cache_claim(h, h->large_bin[63 - __builtin_clzll(below)], a);
+  hak__large_t *l = h->large_bin[63 - __builtin_clzll(below)];
+  return l->usable < HAK_LARGE_MOVE_MIN ? NULL : cache_claim(h, l, a);
 }
 
 /* Donors for a growth of rem bytes: cached mappings that fit in it whole, biggest first, at most
@@ -323,12 +330,13 @@ static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
 ** move into the grown block (mremap) instead of fresh ones faulting in. */
 static hak__large_t *cache_take_donors(hak_heap_t *h, size_t rem, after_t *a) {
   hak__large_t *list = NULL;
-  for (int i = 0; i < HAK_LARGE_DONORS && rem >= GRAN; i++) {
+  for (int i = 0; i < HAK_LARGE_DONORS && rem >= HAK_LARGE_MOVE_MIN; i++) {
     /* The head of rem's own bin if it fits, else the biggest of a bin below (which fits). */
     unsigned b = hak__large_bin(rem / GRAN > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS
                                                                      : rem / GRAN);
     hak__large_t *d = h->large_bin[b];
-    d = d && d->usable <= rem ? cache_claim(h, d, a) : cache_take_below(h, rem, a);
+    d = d && d->usable <= rem && d->usable >= HAK_LARGE_MOVE_MIN ? cache_claim(h, d, a)
+                                                                  : cache_take_below(h, rem, a);
     if (!d) break;
     rem -= d->usable;
     d->link[HAK_LL_MAIN].next = list;
