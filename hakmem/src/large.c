@@ -68,6 +68,64 @@ static uintptr_t entry_of(const hak__large_t *l) { return (uintptr_t)l | HAK_REG
 
 static void seal(hak__large_t *l) { l->seal = hak__large_seal_of(l); }
 
+/* ** {====================================================== kernel mappings inside a mapping */
+
+/* Moving pages (mremap) leaves a mapping made of several kernel mappings: the process has at
+** most vm.max_map_count (65530) of them, so each large mapping spans at most
+** HAK_LARGE_MAX_CUTS + 1, tracked exactly (a split or trim keeps each part's own cuts). Without
+** the bound, 40 live blocks of 1-25 MiB replaced 20,000 times spanned 3,200 kernel mappings. */
+#define CUTS_UNKNOWN (HAK_LARGE_MAX_CUTS + 1)
+_Static_assert(sizeof(hak__large_t) <= HAK_META_REC_SIZE, "a large record fits its meta object");
+
+/* Cuts of all records together, at most HAK_LARGE_CUTS_TOTAL (relaxed: a bound, not a count
+** anything else depends on): the process's kernel mappings stay well below vm.max_map_count
+** whatever the number of large blocks. */
+static _Atomic size_t cuts_total;
+
+static uint32_t cuts_room(void) {
+  size_t t = atomic_load_explicit(&cuts_total, memory_order_relaxed);
+  return t >= HAK_LARGE_CUTS_TOTAL ? 0 : (uint32_t)(HAK_LARGE_CUTS_TOTAL - t);
+}
+
+static size_t cuts_count(const hak__large_cuts_t *c) { return c->n; }
+
+static void cuts_set(hak__large_t *l, const hak__large_cuts_t *c) {
+  atomic_fetch_add_explicit(&cuts_total, cuts_count(c), memory_order_relaxed);
+  atomic_fetch_sub_explicit(&cuts_total, cuts_count(&l->cuts), memory_order_relaxed);
+  l->cuts = *c;
+}
+
+static void cuts_release(hak__large_t *l) {
+  atomic_fetch_sub_explicit(&cuts_total, cuts_count(&l->cuts), memory_order_relaxed);
+  l->cuts.n = 0;
+}
+
+static void cuts_add(hak__large_cuts_t *c, uint32_t at) {
+  if (c->n > HAK_LARGE_MAX_CUTS || at == 0 || (c->n && c->at[c->n - 1] >= at)) return;
+  if (c->n == HAK_LARGE_MAX_CUTS) c->n = CUTS_UNKNOWN;
+  else c->at[c->n++] = at;
+}
+
+/* src's cuts inside (from, to) granules, moved to start at base, added to dst. */
+static void cuts_copy(hak__large_cuts_t *dst, const hak__large_cuts_t *src, uint32_t from,
+                      uint32_t to, uint32_t base) {
+  if (src->n > HAK_LARGE_MAX_CUTS) {
+    dst->n = CUTS_UNKNOWN;
+    return;
+  }
+  for (uint32_t i = 0; i < src->n; i++)
+    if (src->at[i] > from && src->at[i] < to) cuts_add(dst, src->at[i] - from + base);
+}
+
+/* l's cuts once it ends at `size` bytes. */
+static void cuts_trim(hak__large_t *l, size_t size) {
+  hak__large_cuts_t k = {0};
+  cuts_copy(&k, &l->cuts, 0, (uint32_t)(size / GRAN), 0);
+  cuts_set(l, &k);
+}
+
+/* ** }====================================================== */
+
 /* ** {====================================================== lists (heap->lock held) */
 
 /* The one unlink: only when both neighbours point back at l (or l is the head/tail). */
@@ -173,6 +231,7 @@ static bool trim_cached(hak_heap_t *h, hak__large_t *l, size_t bytes, after_t *a
     return false;
   if (!h->large_bin[l->bin]) h->large_bin_mask &= ~(1ull << l->bin);
   l->usable -= cut;
+  cuts_trim(l, l->usable);
   seal(l);
   bin_put(h, l);
   a->tail = hak__large_base(l) + l->usable;
@@ -248,6 +307,10 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     r->freed_ms = l->freed_ms;
     r->base_enc = (hak__large_base(l) + size) ^ hak__large_key;
     r->usable = l->usable - size;
+    hak__large_cuts_t rc = {0};
+    cuts_copy(&rc, &l->cuts, (uint32_t)(size / GRAN), (uint32_t)(l->usable / GRAN), 0);
+    r->cuts.n = 0;
+    cuts_set(r, &rc);
     r->link[HAK_LL_AGE].prev = l;
     r->link[HAK_LL_AGE].next = n;
     if (!cache_claim(h, l, a)) {
@@ -263,6 +326,7 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     hak__reg_set(hak__large_base(r), r->usable, entry_of(r));
     bin_put(h, r);
     h->large_cached_bytes += r->usable;
+    cuts_trim(l, size);
     l->usable = size;
     seal(l);
     return l;
@@ -295,6 +359,7 @@ static void finish(after_t *a, uintptr_t tomb, const char *op) {
     hak__reg_set(base, l->usable, tomb);
     HAK_TRACK_UNMAP((void *)base, l->usable);
     hak__os_unmap((void *)base, l->usable);
+    cuts_release(l);
     hak__meta_rec_free(l);
   }
   if (a->tail_size) {
@@ -308,37 +373,44 @@ static void finish(after_t *a, uintptr_t tomb, const char *op) {
 
 /* ** {====================================================== allocation */
 
-static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size);
-static size_t move_donors(uintptr_t dst, hak__large_t *d);
+static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size,
+                              hak__large_cuts_t *cuts);
+static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
+                          hak__large_cuts_t *cuts);
 
 /* The biggest cached mapping of a bin below size's (so smaller than size), taken off the cache;
 ** NULL if none, or if it is smaller than HAK_LARGE_MOVE_MIN: moving pages costs a system call
 ** and, with other threads running, a TLB shootdown; below 1 MiB, faulting them in costs less
 ** (mstress, 1-4 MiB blocks on two threads: 1078 mremaps per run and twice the system time when
 ** pieces of any size moved). */
-static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, after_t *a) {
+static hak__large_t *cache_take_below(hak_heap_t *h, size_t size, uint32_t max_cuts,
+                                      after_t *a) {
   size_t g = size / GRAN;
   unsigned b = hak__large_bin(g > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS : g);
   uint64_t below = h->large_bin_mask & ((1ull << b) - 1);
   if (!below) return NULL;
   hak__large_t *l = h->large_bin[63 - __builtin_clzll(below)];
-  return l->usable < HAK_LARGE_MOVE_MIN ? NULL : cache_claim(h, l, a);
+  if (l->usable < HAK_LARGE_MOVE_MIN || l->cuts.n > max_cuts) return NULL;
+  return cache_claim(h, l, a);
 }
 
 /* Donors for a growth of rem bytes: cached mappings that fit in it whole, biggest first, at most
-** HAK_LARGE_DONORS of them, taken off the cache (chained through link[MAIN].next). Their pages
-** move into the grown block (mremap) instead of fresh ones faulting in. */
-static hak__large_t *cache_take_donors(hak_heap_t *h, size_t rem, after_t *a) {
+** HAK_LARGE_DONORS of them, each costing its cuts and one more from *budget; taken off the cache
+** (chained through link[MAIN].next). Their pages move into the grown block (mremap) instead of
+** fresh ones faulting in. */
+static hak__large_t *cache_take_donors(hak_heap_t *h, size_t rem, uint32_t *budget, after_t *a) {
   hak__large_t *list = NULL;
-  for (int i = 0; i < HAK_LARGE_DONORS && rem >= HAK_LARGE_MOVE_MIN; i++) {
+  for (int i = 0; i < HAK_LARGE_DONORS && rem >= HAK_LARGE_MOVE_MIN && *budget; i++) {
     /* The head of rem's own bin if it fits, else the biggest of a bin below (which fits). */
     unsigned b = hak__large_bin(rem / GRAN > HAK_LARGE_CACHE_GRANS ? HAK_LARGE_CACHE_GRANS
                                                                      : rem / GRAN);
     hak__large_t *d = h->large_bin[b];
-    d = d && d->usable <= rem && d->usable >= HAK_LARGE_MOVE_MIN ? cache_claim(h, d, a)
-                                                                  : cache_take_below(h, rem, a);
+    d = d && d->usable <= rem && d->usable >= HAK_LARGE_MOVE_MIN && d->cuts.n < *budget
+            ? cache_claim(h, d, a)
+            : cache_take_below(h, rem, *budget - 1, a);
     if (!d) break;
     rem -= d->usable;
+    *budget -= d->cuts.n + 1;
     d->link[HAK_LL_MAIN].next = list;
     list = d;
   }
@@ -358,6 +430,7 @@ static hak__large_t *map_fresh(hak_heap_t *h, size_t size, size_t align) {
   l->heap = h;
   l->base_enc = (uintptr_t)m ^ hak__large_key;
   l->usable = size;
+  l->cuts = (hak__large_cuts_t){0};
   seal(l);
   if (hak__reg_set((uintptr_t)m, size, entry_of(l)) != 0) {
     hak__reg_set((uintptr_t)m, size, HAK_REG_NONE);
@@ -390,8 +463,16 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   /* Nothing cached is big enough: grow the biggest smaller one (mremap, in place or moving its
   ** pages), so its committed pages are reused and only the growth faults in. Its bytes are
   ** held already: the fresh reservation above covers the growth and more. */
-  hak__large_t *g = ok && !l && map_align == GRAN ? cache_take_below(h, need, &a) : NULL;
-  hak__large_t *donors = g ? cache_take_donors(h, need - g->usable, &a) : NULL;
+  /* Room for two more cuts: where the growth starts, and where the fresh rest starts.
+  ** Past the process's budget of cuts, only a mapping that is one kernel mapping grows (and stays
+  ** one), alone. */
+  uint32_t room = cuts_room();
+  hak__large_t *g = ok && !l && map_align == GRAN
+                        ? cache_take_below(h, need, room >= 2 ? HAK_LARGE_MAX_CUTS - 2 : 0, &a)
+                        : NULL;
+  uint32_t budget = g && room >= 2 ? HAK_LARGE_MAX_CUTS - 2 - g->cuts.n : 0;
+  if (budget > room - 2) budget = room - 2;
+  hak__large_t *donors = g ? cache_take_donors(h, need - g->usable, &budget, &a) : NULL;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_malloc");
   if (!ok) {
@@ -400,14 +481,16 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
   }
   if (g) {
     size_t old = g->usable;
-    uintptr_t q = grow_mapping(g, hak__large_base(g), old, need);
-    size_t moved = q ? move_donors(q + old, donors) : 0;
+    hak__large_cuts_t cuts = g->cuts;
+    uintptr_t q = grow_mapping(g, hak__large_base(g), old, need, &cuts);
+    size_t moved = q ? move_donors(q, old, need, donors, &cuts) : 0;
     after_t a2 = {0};
     pthread_mutex_lock(&h->lock);
     if (q) {
       h->held -= old + moved; /* held twice: as cached, and in the reservation for need */
       g->base_enc = q ^ hak__large_key;
       g->usable = need;
+      cuts_set(g, &cuts);
       seal(g);
       go_live(h, g);
       l = g;
@@ -567,11 +650,18 @@ int hak_heap_set_purge_delay(hak_heap_t *h, int32_t ms) {
 /* ** {====================================================== realloc */
 
 /* Grow l's mapping at p from old to size bytes: in place, or by moving its pages onto a fresh
-** aligned mapping (MREMAP_FIXED replaces it). The new address, or 0 with nothing changed. */
-static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size) {
-  /* In place: fresh pages right after it, if that range is free. */
-  if (hak__os_extend((void *)(p + old), size - old) == 0) {
-    if (hak__reg_set(p + old, size - old, entry_of(l)) == 0) return p;
+** aligned mapping. A mapping that is one kernel mapping stays one (mremap grows it, in place or
+** moving); else the fresh part is a kernel mapping of its own (a cut at old, added to *cuts).
+** The new address, or 0 with nothing changed. */
+static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size,
+                              hak__large_cuts_t *cuts) {
+  bool whole = cuts->n == 0;
+  if ((whole && hak__os_grow((void *)p, old, size) == 0) ||
+      hak__os_extend((void *)(p + old), size - old) == 0) {
+    if (hak__reg_set(p + old, size - old, entry_of(l)) == 0) {
+      if (!whole) cuts_add(cuts, (uint32_t)(old / GRAN));
+      return p;
+    }
     hak__reg_set(p + old, size - old, HAK_REG_NONE);
     hak__os_unmap((void *)(p + old), size - old);
     return 0;
@@ -587,34 +677,43 @@ static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t s
   ** that range and register it, which a later write here would overwrite. */
   hak__reg_set(p, old, HAK_REG_DEAD_LARGE);
   HAK_TRACK_UNMAP((void *)p, old);
-  if (hak__os_move((void *)p, old, t, GRAN) != 0) {
+  if (whole ? hak__os_move_grow((void *)p, old, size, t) != 0
+            : hak__os_move((void *)p, old, t, GRAN) != 0) {
     hak__reg_set(p, old, entry_of(l));
     hak__reg_set((uintptr_t)t, size, HAK_REG_NONE);
     hak__os_unmap(t, size);
     return 0;
   }
+  if (!whole) cuts_add(cuts, (uint32_t)(old / GRAN));
   return (uintptr_t)t;
 }
 
-/* Move each donor's pages (a list from cache_take_donors) onto the fresh range at dst, one after
-** the other, and free their records: no fault when the block's new pages are first written.
-** Returns the bytes moved; a donor that cannot move is unmapped instead (dst keeps its fresh
-** pages). The caller's reservation already covers the range; donors were held as cached. */
-static size_t move_donors(uintptr_t dst, hak__large_t *d) {
-  size_t moved = 0;
+/* Move each donor's pages (a list from cache_take_donors) onto the fresh range of the block at
+** q from off on, one after the other, add their cuts to *cuts, and free their records: no fault
+** when the block's new pages are first written. Returns the bytes moved; a donor that cannot
+** move is unmapped instead (the range keeps its fresh pages). The caller's reservation already
+** covers the range; donors were held as cached. */
+static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
+                          hak__large_cuts_t *cuts) {
+  size_t start = off;
   while (d) {
     hak__large_t *n = d->link[HAK_LL_MAIN].next;
     uintptr_t src = hak__large_base(d);
     size_t len = d->usable;
     hak__reg_set(src, len, HAK_REG_DEAD_LARGE); /* first: see grow_mapping */
     HAK_TRACK_UNMAP((void *)src, len);
-    if (hak__os_move((void *)src, len, (void *)dst, GRAN) != 0) hak__os_unmap((void *)src, len);
+    cuts_add(cuts, (uint32_t)(off / GRAN));
+    if (hak__os_move((void *)src, len, (void *)(q + off), GRAN) == 0)
+      cuts_copy(cuts, &d->cuts, 0, (uint32_t)(len / GRAN), (uint32_t)(off / GRAN));
+    else
+      hak__os_unmap((void *)src, len);
+    cuts_release(d);
     hak__meta_rec_free(d);
-    moved += len;
-    dst += len;
+    off += len;
     d = n;
   }
-  return moved;
+  if (off > start && off < end) cuts_add(cuts, (uint32_t)(off / GRAN));
+  return off - start;
 }
 
 void *hak__large_resize(const hak__loc_t *loc, size_t size) {
@@ -638,6 +737,7 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
       hak__reg_set(a.tail, a.tail_size, HAK_REG_DEAD_LARGE);
       h->held -= a.tail_size;
       h->large_live_bytes -= a.tail_size;
+      cuts_trim(l, need);
       l->usable = need;
       seal(l);
     }
@@ -648,20 +748,30 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
     return (void *)p;
   }
   size_t grow = need - old;
+  uint32_t room = cuts_room();
+  if (l->cuts.n > HAK_LARGE_MAX_CUTS - 2 || (l->cuts.n && room < 2)) {
+    /* No room for the cuts a growth may add: the caller copies into a new block. */
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+  }
   bool ok = make_room(h, grow, &a);
   if (ok) hak__heap_hold(h, grow);
   /* Cached mappings' pages fill the growth, as for a fresh block. */
-  hak__large_t *donors = ok ? cache_take_donors(h, grow, &a) : NULL;
+  uint32_t budget = room >= 2 ? HAK_LARGE_MAX_CUTS - 2 - l->cuts.n : 0;
+  if (budget > room - 2) budget = room - 2;
+  hak__large_t *donors = ok ? cache_take_donors(h, grow, &budget, &a) : NULL;
+  hak__large_cuts_t cuts = l->cuts;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!ok) return NULL;
-  uintptr_t q = grow_mapping(l, p, old, need);
-  size_t moved = q ? move_donors(q + old, donors) : 0;
+  uintptr_t q = grow_mapping(l, p, old, need, &cuts);
+  size_t moved = q ? move_donors(q, old, need, donors, &cuts) : 0;
   after_t a2 = {0};
   pthread_mutex_lock(&h->lock);
   if (q) {
     l->base_enc = q ^ hak__large_key;
     l->usable = need;
+    cuts_set(l, &cuts);
     seal(l);
     h->large_live_bytes += grow;
     h->held -= moved; /* held twice: as cached, and in the reservation for grow */

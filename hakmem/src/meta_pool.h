@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define HAK_META_SIZE 2048
-#define HAK_META_REC_SIZE 128
+#define HAK_META_REC_SIZE 384
 
 void *hak__meta_alloc(void); /* zeroed; NULL + ENOMEM */
 void hak__meta_free(void *p);

@@ -64,3 +64,17 @@ int hak__os_move(void *src, size_t len, void *dst, size_t unit) {
   errno = e;
   return -1;
 }
+
+int hak__os_grow(void *p, size_t old, size_t size) {
+  int e = errno;
+  if (mremap(p, old, size, 0) != MAP_FAILED) return 0;
+  errno = e;
+  return -1;
+}
+
+int hak__os_move_grow(void *p, size_t old, size_t size, void *t) {
+  int e = errno;
+  if (mremap(p, old, size, MREMAP_MAYMOVE | MREMAP_FIXED, t) != MAP_FAILED) return 0;
+  errno = e;
+  return -1;
+}

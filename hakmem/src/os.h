@@ -15,6 +15,10 @@ void hak__os_decommit(void *p, size_t size);
 size_t hak__os_page_size(void);
 /* Map size fresh bytes exactly at p, only if nothing is mapped there: 0, or -1. */
 int hak__os_extend(void *p, size_t size);
+/* Grow the one kernel mapping [p, p + old) to size bytes in place, or (move_grow) moving it onto
+** the mapping at t (replaced): still one kernel mapping. 0, or -1 with nothing changed. */
+int hak__os_grow(void *p, size_t old, size_t size);
+int hak__os_move_grow(void *p, size_t old, size_t size, void *t);
 /* Move the pages of [src, src + len) onto [dst, dst + len), which must be mapped (replaced; src
 ** is unmapped after). The source may span several mappings (earlier moves); it is split at
 ** multiples of `unit` (a power of two, a multiple of the page size) if the kernel moves only

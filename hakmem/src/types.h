@@ -104,6 +104,13 @@ _Static_assert(sizeof(hak__superslab_t) <= HAK_SLAB_SIZE, "metadata fits slab 0"
 ** heap's cache (link[HAK_LL_MAIN]) and on its age list (link[HAK_LL_AGE], oldest first).
 */
 enum { HAK_LARGE_LIVE = 1, HAK_LARGE_FREED, HAK_LARGE_RESET };
+/* Where kernel mappings begin inside a large mapping, in granules from its start, ascending:
+** pages moved in by mremap never merge with their neighbours. n > HAK_LARGE_MAX_CUTS: unknown. */
+#define HAK_LARGE_MAX_CUTS 64
+typedef struct {
+  uint32_t n;
+  uint32_t at[HAK_LARGE_MAX_CUTS];
+} hak__large_cuts_t;
 enum { HAK_LL_MAIN = 0, HAK_LL_AGE = 1 };
 typedef struct {
   hak__large_t *next, *prev;
@@ -117,6 +124,7 @@ struct hak__large_s {
   uint64_t freed_ms;   /* cached: when it was freed (CLOCK_MONOTONIC_COARSE, ms) */
   int state;           /* HAK_LARGE_*: LIVE, or how it was freed while cached */
   uint32_t bin;        /* cached: its bin */
+  hak__large_cuts_t cuts; /* the kernel mappings it spans: at most HAK_LARGE_MAX_CUTS + 1 */
 };
 /* The cache bins: mappings of 1..HAK_LARGE_CACHE_GRANS granules, 4 bins per doubling
 ** (large.h: hak__large_bin). */

@@ -617,3 +617,4 @@ Test(large_cache, threads_allocating_and_freeing_large_blocks_leave_exact_stats)
   cr_assert_eq(held(xheap), 0);
   hak_heap_destroy(xheap);
 }
+

@@ -164,3 +164,58 @@ Test(large_record, list_links_that_do_not_point_back_are_not_followed) {
   hak_heap_get_stats(heap, &s);
   cr_assert_eq(s.large_count, 0);
 }
+
+/* ---- kernel mappings inside a block ---- */
+
+/* How many kernel mappings (lines of /proc/self/maps) overlap [p, p + n). */
+static int kernel_mappings(const void *p, size_t n) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  cr_assert_not_null(f);
+  uintptr_t lo = (uintptr_t)p, hi = lo + n, a, b;
+  int count = 0;
+  char line[512];
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &a, &b) == 2 && a < hi && b > lo) count++;
+  fclose(f);
+  return count;
+}
+
+/* Blocks assembled from moved pages span several kernel mappings: as many as their record's
+** cuts say, or fewer (the kernel may merge), never more than HAK_LARGE_MAX_CUTS + 1; the
+** process-wide count of cuts is what the records hold. Contents survive every move. */
+Test(large_record, cuts_track_the_kernel_mappings_a_block_spans) {
+  enum { SLOTS = 30, STEPS = 3000 };
+  hak_heap_config_t cfg = {.name = "cuts"};
+  hak_heap_t *h = hak_heap_create(&cfg);
+  unsigned char *slot[SLOTS] = {0};
+  size_t len[SLOTS] = {0};
+  uint64_t seed = 12345;
+  uint32_t most = 0;
+  for (int i = 0; i < STEPS; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    int k = (int)((seed >> 33) % SLOTS);
+    if (slot[k]) {
+      cr_assert_eq(slot[k][0], (unsigned char)k);
+      cr_assert_eq(slot[k][len[k] - 1], (unsigned char)(k + 1));
+      hak_free(slot[k]);
+    }
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    len[k] = 2 * (1u << 20) + (size_t)((seed >> 20) % (14u << 20));
+    slot[k] = hak_heap_malloc(h, len[k]);
+    cr_assert_not_null(slot[k]);
+    slot[k][0] = (unsigned char)k; /* a page at each end: the rest is never touched */
+    slot[k][len[k] - 1] = (unsigned char)(k + 1);
+    if (i % 250 == 249)
+      for (int j = 0; j < SLOTS; j++) {
+        hak__large_t *r = record_of(slot[j]);
+        if (r->cuts.n > HAK_LARGE_MAX_CUTS) cr_assert_fail("block %d: %u cuts", j, r->cuts.n);
+        int m = kernel_mappings(slot[j], r->usable);
+        if ((uint32_t)m > r->cuts.n + 1)
+          cr_assert_fail("block %d spans %d kernel mappings, its record %u cuts", j, m, r->cuts.n);
+        if (r->cuts.n > most) most = r->cuts.n;
+      }
+  }
+  cr_assert_gt(most, 0, "this seeded run assembles blocks from moved pages");
+  for (int j = 0; j < SLOTS; j++) hak_free(slot[j]);
+  hak_heap_destroy(h);
+}
