@@ -222,14 +222,20 @@ static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
   }
   if (n == carved && !b) return true;
   /* A cache abandoned by fork may hold a list its thread was changing (a carve, a push) when the
-  ** parent forked: not an error of the program; the slab is kept all the same. */
+  ** parent forked: not an error of the program; the slab is kept all the same. Otherwise the
+  ** list was written by something else than its owner (double frees that do not race are
+  ** reported at the free): corruption, reported at the list's head. */
   if (!tc->forked && b && n <= carved)
     hak__report_later(HAK_ERR_CORRUPTION, "hak_free", b,
                       "corrupted free list: a freed block's link was overwritten (use after "
                       "free?) with this address, which is no free block of its slab");
   else if (!tc->forked)
-    hak__report_later(HAK_ERR_DOUBLE_FREE, "hak_free", s->free,
-                      "double free of a small block (detected when its slab emptied)");
+    hak__report_later(HAK_ERR_CORRUPTION, "hak_free", s->free,
+                      n > carved ? "corrupted free list: it holds more blocks than its slab "
+                                   "carved (a link overwritten, or two frees of a block racing); "
+                                   "found when the slab emptied"
+                                 : "corrupted free list: it ends before every freed block of its "
+                                   "slab (a link overwritten); found when the slab emptied");
   s->free = NULL;
   s->broken = 1;
   return false;
@@ -356,14 +362,16 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
     }
     hak__block_t *b = s->free, *next = NULL;
     const char *why = NULL;
-    int err = HAK_ERR_CORRUPTION;
     if (HAK_UNLIKELY(hak__link_slab(b) != s))
       why = "corrupted free list: a freed block's link was overwritten (use after free?) with "
             "this address, which is no free block of its slab";
     else if (HAK_UNLIKELY(!hak__blk_tagged(s, b)))
-      err = HAK_ERR_DOUBLE_FREE,
-      why = "double free of a small block, or its header overwritten (an overflow from the "
-            "block before it, or a use after free); detected when it was reused";
+      /* Every double free that does not race with another free of the block is reported at
+      ** the free, before anything is linked; so a listed block whose header does not say free
+      ** was written by something else (or two frees of it raced: a data race). */
+      why = "corrupted free block: its header was overwritten (an overflow from the block "
+            "before it, a use after free, or two frees of it racing); found when it was to be "
+            "reused";
     else if (HAK_UNLIKELY(!hak__link_in_slab(s, b, next = hak__blk_next(s, b))))
       why = "corrupted free list: the link in this freed block was overwritten (use after "
             "free?); it names no free block of its slab";
@@ -372,7 +380,7 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       ** rest of the list is dropped (its blocks stay out, leaked: the slab is kept). */
       s->free = NULL;
       s->broken = 1;
-      hak__report(err, err == HAK_ERR_CORRUPTION ? "hak_malloc" : "hak_free", b, why);
+      hak__report(HAK_ERR_CORRUPTION, "hak_malloc", b, why);
       continue;
     }
     s->free = next;
