@@ -104,6 +104,23 @@ HAK_INLINE void hak__blk_link(const hak__slab_t *s, hak__block_t *b, hak__block_
   hak__blk_link_tag(s, b, next, hak__blk_tag(s, b));
 }
 
+/*
+** Remote chains (batches and queues) mark their links: HAK_LINK_REMOTE in the low bits a
+** 16-byte aligned address leaves clear. A free block on a slab's list carries its tag too, so
+** without the mark a link forged to such a block would make the drain give it back a second
+** time (a loop in the list, and a free counted twice).
+*/
+#define HAK_LINK_REMOTE ((uintptr_t)8)
+HAK_INLINE void hak__blk_link_remote(const hak__slab_t *s, hak__block_t *b, hak__block_t *next) {
+  hak__blk_link(s, b, (hak__block_t *)((uintptr_t)next | HAK_LINK_REMOTE));
+}
+/* The link of b, a block of s in a remote chain, or false when it does not carry the mark. */
+HAK_INLINE bool hak__blk_next_remote(const hak__slab_t *s, hak__block_t *b, hak__block_t **next) {
+  uintptr_t l = (uintptr_t)hak__blk_next(s, b);
+  *next = (hak__block_t *)(l & ~HAK_LINK_REMOTE);
+  return (l & (HAK_MIN_ALIGN - 1)) == HAK_LINK_REMOTE;
+}
+
 /* Hand b out: clear its tag; the user may now touch its usable bytes. */
 HAK_INLINE void hak__blk_hand_out(hak_heap_t *h, hak__block_t *b, size_t usable) {
   HAK_TRACK_ALLOC(h, b, usable);

@@ -67,7 +67,7 @@ void hak__rbatch_post(hak__rbatch_t *r);
 HAK_INLINE void hak__rbatch_add(hak__rbatch_t *r, const hak__slab_t *s, hak__block_t *b) {
   uint32_t size = s->block_size;
   hak__block_t *first = r->first;
-  hak__blk_link(s, b, first);
+  hak__blk_link_remote(s, b, first);
   if (first == NULL) r->last = b;
   r->first = b;
   uint64_t n = HAK_COUNTER_GET(r->n) + 1;

@@ -28,7 +28,7 @@ HAK_INLINE bool hak__remote_link(hak__tcache_t *tc, hak__block_t *first, hak__bl
   atomic_fetch_add_explicit(&tc->remote_pushed_bytes, bytes, memory_order_relaxed);
   hak__block_t *old = atomic_load_explicit(&tc->remote, memory_order_relaxed);
   do {
-    hak__blk_link(ls, last, old);
+    hak__blk_link_remote(ls, last, old);
   } while (!atomic_compare_exchange_weak_explicit(&tc->remote, &old, first,
                                                   memory_order_release, memory_order_relaxed));
   return old == NULL;

@@ -301,15 +301,24 @@ size_t hak__tcache_drain(hak__tcache_t *tc) {
   uint64_t bytes = 0;
   while (list) {
     /* Checked before anything is read or written there: a block of a slab of this cache,
-    ** still marked free (every block in a remote chain is). */
+    ** still marked free, whose link says it is in a remote chain (every block there is; a free
+    ** block on a slab's list is not). */
     hak__slab_t *s = hak__link_slab(list);
+    hak__block_t *next;
     if (HAK_UNLIKELY(s == NULL || s->owner != tc || !hak__blk_tagged(s, list))) {
       bad_remote_link(where);
       break;
     }
+    if (HAK_UNLIKELY(!hak__blk_next_remote(s, list, &next))) {
+      hak__report(HAK_ERR_CORRUPTION, "hak_heap_drain", list,
+                  "corrupted remote-free list: this free block's link is not a remote-list "
+                  "link (its link, or the one that led to it, was overwritten: use after "
+                  "free?); the block and the rest of the list are dropped");
+      break;
+    }
     hak__base_t b = { list };
     where = list;
-    list = hak__blk_next(s, list);
+    list = next;
     bytes += s->block_size;
     give_back(tc, s, b);
     n++;

@@ -291,3 +291,32 @@ Test(corruption, a_list_cut_short_is_reported_as_corruption_when_its_slab_emptie
   cr_assert(ht_msg_names_pointer(errlog.msg, x), "%s", errlog.msg);
   cr_assert_null(ht_heap_usable(heap));
 }
+
+/* A remote chain's link forged to a free block on the owner's own list (whose header says
+** free too): remote links carry a mark list links do not, so the drain stops at that block and
+** reports it, instead of giving it back a second time (a loop in the list). */
+Test(corruption, a_remote_chain_forged_to_a_block_on_a_free_list_is_reported) {
+  void *x = hak_heap_malloc(heap, 48), *y = hak_heap_malloc(heap, 48);
+  cr_assert(x && y);
+  hak_free(y); /* on the owner's list */
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, free_one, x), 0);
+  pthread_join(t, NULL);
+  uaf_forge_link(x, NULL, y); /* x was the chain's only block: NULL, marked; now y, marked */
+  hak_heap_drain(heap);
+  cr_assert_eq(errlog.calls, 1, "%d reports", errlog.calls);
+  cr_assert_eq(errlog.err, HAK_ERR_CORRUPTION, "%s", errlog.msg);
+  cr_assert(ht_msg_names_pointer(errlog.msg, y), "%s", errlog.msg);
+  enum { N = 200 };
+  void *got[N];
+  for (int i = 0; i < N; i++) {
+    got[i] = hak_heap_malloc(heap, 48);
+    cr_assert_not_null(got[i]);
+    for (int j = 0; j < i; j++) cr_assert_neq(got[i], got[j], "%p handed out twice", got[i]);
+  }
+  cr_assert_eq(errlog.calls, 1);
+  for (int i = 0; i < N; i++) hak_free(got[i]);
+  hak_heap_stats_t st = ht_stats(heap);
+  cr_assert_eq(st.live_blocks, 0);
+  cr_assert_null(ht_heap_usable(heap));
+}
