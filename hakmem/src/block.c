@@ -27,9 +27,12 @@ uint64_t hak__keyed_hash(const uint64_t key[2], uint64_t m0, uint64_t m1) {
 }
 
 #ifdef HAK_SECURE
+/* One hash per assignment (a heap created per request assigns a slab per class it uses): the
+** second key is the first through a fixed bijection, so a slab's keys are 64 secret bits. */
 void hak__blk_new_keys(hak_heap_t *h, hak__slab_t *s) {
-  uint64_t n = h->key_gen++;
-  s->key[0] = hak__keyed_hash(h->secret, (uintptr_t)s, 2 * n) | 1;
-  s->key[1] = hak__keyed_hash(h->secret, (uintptr_t)s, 2 * n + 1) | 1;
+  uint64_t k = hak__keyed_hash(h->secret, (uintptr_t)s, h->key_gen++);
+  s->key[0] = k | 1;
+  k = (k ^ (k >> 31)) * 0xbf58476d1ce4e5b9ull;
+  s->key[1] = (k ^ (k >> 29)) | 1;
 }
 #endif

@@ -11,7 +11,7 @@
 **
 ** Default build: the link is the next block's address; the free tag is one random word per
 ** process (hak__free_key). Secure build (HAK_SECURE): each slab assignment has two odd keys
-** (hak__slab_t.key, a keyed hash of the heap's secret, the slab's address and a counter), and
+** (hak__slab_t.key, from a keyed hash of the heap's secret, the slab's address and a counter):
 **     word 0 = next ^ pad(b),   pad(b) = mum(b ^ key[0], key[1])
 **     word 1 = tag(b),          tag(b) = mum(b ^ key[0] ^ C, key[1])
 ** with mum(x, y) the xor of the two halves of the 128-bit product x * y and C a fixed odd
