@@ -90,11 +90,15 @@ _Static_assert(offsetof(hak__slab_t, next) == HAK_CACHELINE, "fast-path fields f
 #define HAK_ARM_FAR ((uint64_t)1 << 62)
 
 /*
-** Superslab header: the first bytes of a naturally aligned HAK_SS_SIZE region. `heap` is set
-** when a heap takes the superslab from the cache and cleared when it gives it back; both
-** happen with no live block in it. free_mask, assigned and the links are under heap->lock.
+** Superslab header: slab 0 of a naturally aligned HAK_SS_SIZE region, after its first page,
+** which is a guard (no access): an overflow off the end of the superslab mapped just below
+** faults there instead of reaching this header. `heap` is set when a heap takes the superslab
+** from the cache and cleared when it gives it back; both happen with no live block in it.
+** free_mask, assigned and the links are under heap->lock.
 */
+#define HAK_SS_GUARD 4096
 struct hak__superslab_s {
+  unsigned char guard_[HAK_SS_GUARD];
   uint64_t magic;
   hak_heap_t *heap;
   hak__superslab_t *next, *prev; /* heap's list, or the global cache list */

@@ -7,6 +7,7 @@
 */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -320,3 +321,15 @@ Test(corruption, a_remote_chain_forged_to_a_block_on_a_free_list_is_reported) {
   cr_assert_eq(st.live_blocks, 0);
   cr_assert_null(ht_heap_usable(heap));
 }
+
+#ifndef HAK_ASAN /* ASan's own SIGSEGV handler would report and exit instead */
+/* The first page of every superslab is a guard: an overflow off the end of a superslab mapped
+** just below another faults there, before it reaches the other's header (its heap pointer, list
+** links, free mask). */
+Test(corruption, the_first_page_of_a_superslab_is_a_guard, .signal = SIGSEGV) {
+  char *p = hak_heap_malloc(heap, 16);
+  cr_assert_not_null(p);
+  char *base = (char *)((uintptr_t)p & ~(((uintptr_t)4 << 20) - 1));
+  raw_write(base + 4095, "x", 1);
+}
+#endif
