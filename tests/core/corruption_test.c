@@ -333,3 +333,64 @@ Test(corruption, the_first_page_of_a_superslab_is_a_guard, .signal = SIGSEGV) {
   raw_write(base + 4095, "x", 1);
 }
 #endif
+
+/* ---- Double frees the issue lists, and fake small blocks: each reported at the free ---- */
+
+static void *free_twice(void *p) {
+  hak_free(p);
+  hak_free(p); /* the block sits in this thread's batch: its header says free */
+  return NULL;
+}
+
+Test(corruption, a_double_free_by_another_thread_while_the_block_is_in_its_batch_is_reported) {
+  void *p = hak_heap_malloc(heap, 48);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, free_twice, p), 0);
+  pthread_join(t, NULL);
+  cr_assert_eq(errlog.calls, 1, "%d reports", errlog.calls);
+  cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "%s", errlog.msg);
+  cr_assert(ht_msg_names_pointer(errlog.msg, p), "%s", errlog.msg);
+  cr_assert_null(ht_heap_usable(heap));
+}
+
+static void *free_and_exit(void *p) {
+  hak_free(p); /* posted by the thread's exit */
+  return NULL;
+}
+
+Test(corruption, a_double_free_after_the_freeing_thread_exited_is_reported) {
+  void *p = hak_heap_malloc(heap, 48);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, free_and_exit, p), 0);
+  pthread_join(t, NULL);
+  hak_free(p); /* in the owner's queue now */
+  cr_assert_eq(errlog.calls, 1, "%d reports", errlog.calls);
+  cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "%s", errlog.msg);
+  hak_heap_drain(heap);
+  cr_assert_eq(errlog.calls, 1);
+  cr_assert_null(ht_heap_usable(heap));
+}
+
+/* Pointers the program never got that look like small blocks: a free block of a slab (carved,
+** never handed out) and a block start past the slab's carved blocks. */
+Test(corruption, fake_small_blocks_are_reported_and_never_handed_out) {
+  unsigned char *a = hak_heap_malloc(heap, 64);
+  cr_assert_not_null(a);
+  void *fakes[2] = { NULL, a + 64 * 1000 };
+  for (int i = 0; i < 64 && !fakes[0]; i++) /* a carved free neighbour (any order of carving) */
+    if (hak_usable_size(a + 64 * i) == 0 && i > 0) fakes[0] = a + 64 * i;
+  cr_assert_not_null(fakes[0]);
+  for (int i = 0; i < 2; i++) {
+    ht_errlog_clear(&errlog);
+    hak_free(fakes[i]);
+    cr_assert_eq(errlog.calls, 1, "fake %d: %d reports", i, errlog.calls);
+    cr_assert_eq(errlog.err, HAK_ERR_DOUBLE_FREE, "fake %d: %s", i, errlog.msg);
+  }
+  ht_errlog_clear(&errlog);
+  for (int i = 0; i < 200; i++) {
+    void *p = hak_heap_malloc(heap, 64);
+    cr_assert_not_null(p);
+    cr_assert_neq(p, a, "a live block handed out again");
+  }
+  cr_assert_eq(errlog.calls, 0);
+}
