@@ -47,21 +47,23 @@ static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, hak__tcache_t *tc, un
 }
 
 /* The fast path's pop: a block from slab s (a cache's current slab of its class), or NULL when
-** it has none ready (empty list, or a key that needs the slow path's report). */
+** it has none ready (empty list, or a header that needs the slow path's checks and report). */
 HAK_INLINE hak__block_t *pop_from(hak_heap_t *h, hak__slab_t *s) {
   hak__block_t *b = s->free;
   if (HAK_UNLIKELY(b == NULL)) return NULL;
-  /* Tool builds open and close the key's bytes to read it: only at a block of s (the refill
-  ** reports any other link). The default build reads the key at once: a link overwritten
-  ** with an address of no block fails the key test (or faults, if nothing is mapped there). */
+  /* Tool builds open and close the tag's bytes to read it: only at a block of s (the refill
+  ** reports any other link). The default build reads the tag at once: a link overwritten
+  ** with an address of no block fails the tag test (or faults, if nothing is mapped there).
+  ** The secure build checks every link before it becomes the head, so b is a block of s. */
   if (HAK_TRACKING && hak__link_slab(b) != s) return NULL;
-  if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) return NULL;
-  s->free = hak__blk_next(h, b);
+  if (HAK_UNLIKELY(!hak__blk_tagged(s, b))) return NULL;
+  hak__block_t *next = hak__blk_next(s, b);
+#ifdef HAK_SECURE
+  if (HAK_UNLIKELY(!hak__link_in_slab(s, b, next))) return NULL;
+#endif
+  s->free = next;
   HAK_OWNED_INC(s->allocs);
   hak__blk_hand_out(h, b, s->block_size);
-#ifdef HAK_SECURE
-  hak__report_pending();
-#endif
   return b;
 }
 
@@ -156,13 +158,12 @@ static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
 static HAK_NOINLINE void free_remote(void *p, const char *op) {
   hak__base_t b;
   hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
-  if (HAK_UNLIKELY(hak__blk_is_free(b))) {
+  if (HAK_UNLIKELY(hak__blk_is_free(s, b))) {
     report_double_free(op, b.blk);
     return;
   }
-  hak__tcache_t *owner = s->owner;
-  hak__blk_take_back(owner->heap, b.blk, s->block_size);
-  hak__rbatch_free(owner, b.blk, s->block_size);
+  hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
+  hak__rbatch_free(s, b.blk);
 }
 
 /* A local free that took its slab's count to 0 (counted, not pushed). */
@@ -183,7 +184,7 @@ static HAK_NOINLINE void free_other(void *p, const char *op) {
 
 /*
 ** The fast path: resolve (superslab map, one-multiply boundary test, carved limit; NULL
-** fails the map test), ownership in one load, the block's state key, count, push.
+** fails the map test), ownership in one load, the block's state tag, count, push.
 */
 HAK_INLINE void free_impl(void *p, const char *op) {
   hak__uptr_t u = hak__uptr_from(p);
@@ -198,11 +199,11 @@ HAK_INLINE void free_impl(void *p, const char *op) {
     free_remote(p, op);
     return;
   }
-  /* Every double free is caught here: the key shares the line this free writes next. A double
+  /* Every double free is caught here: the tag shares the line this free writes next. A double
   ** free that went unseen would corrupt more than the block: the block may sit in a remote
   ** queue, whose chain the push below would rewrite. */
-  uintptr_t key = hak__free_key;
-  if (HAK_UNLIKELY(hak__blk_is_free(b))) {
+  uintptr_t tag = hak__blk_tag(s, b.blk);
+  if (HAK_UNLIKELY(hak__blk_is_free_tag(b, tag))) {
     report_double_free(op, p);
     return;
   }
@@ -211,7 +212,7 @@ HAK_INLINE void free_impl(void *p, const char *op) {
     free_local_slow(p);
     return;
   }
-  hak__blk_link(s->owner->heap, b.blk, s->free, key);
+  hak__blk_link_tag(s, b.blk, s->free, tag);
   s->free = b.blk;
 }
 
@@ -236,7 +237,7 @@ void hak_free_sized(void *p, size_t size) {
 static bool resolve_live(const void *p, hak__loc_t *loc) {
   if (!p) return false;
   hak__resolve(hak__uptr_from(p), loc);
-  if (loc->kind == HAK_LOC_SMALL) return !hak__blk_is_free(loc->base) && loc->ss->heap;
+  if (loc->kind == HAK_LOC_SMALL) return !hak__blk_is_free(loc->slab, loc->base) && loc->ss->heap;
   if (loc->kind == HAK_LOC_LARGE) return loc->large->state == HAK_LARGE_LIVE;
   return false;
 }
@@ -276,7 +277,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
   hak__loc_t loc;
   hak__resolve(hak__uptr_from(p), &loc);
   if (loc.kind == HAK_LOC_BAD ||
-      (loc.kind == HAK_LOC_SMALL && hak__blk_is_free(loc.base)) ||
+      (loc.kind == HAK_LOC_SMALL && hak__blk_is_free(loc.slab, loc.base)) ||
       (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
     if (loc.kind == HAK_LOC_BAD) hak__report(loc.err, "hak_heap_realloc", p, loc.why);
     else if (loc.kind == HAK_LOC_LARGE)

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,13 +59,19 @@ static void fork_child(void) {
   hak__tc_reinit_child();
 }
 
+/* The process's secret: the kernel's random bytes; if getrandom fails (a seccomp filter, an old
+** kernel), a mix of the clock, the pid and addresses ASLR randomised. */
+static uint64_t process_secret[2];
+
 static void global_init(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  uintptr_t k = (uintptr_t)&ts ^ ((uintptr_t)ts.tv_nsec << 17) ^ (uintptr_t)getpid() ^
-                ((uintptr_t)&global_init << 7);
-  k *= 0x9e3779b97f4a7c15ull;
-  hak__free_key = k | 1;
+  if (getrandom(process_secret, sizeof process_secret, GRND_NONBLOCK) != sizeof process_secret) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t mix[2] = { 0x9e3779b97f4a7c15ull, (uint64_t)getpid() };
+    process_secret[0] = hak__keyed_hash(mix, (uintptr_t)&ts, (uint64_t)ts.tv_nsec);
+    process_secret[1] = hak__keyed_hash(mix, (uintptr_t)&global_init, (uint64_t)ts.tv_sec);
+  }
+  hak__free_key = hak__keyed_hash(process_secret, 0, 0) | 1;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 #ifdef HAK_VALGRIND
   /* memcheck skips its leak search when its own malloc list is empty, which would hide leaked
@@ -83,7 +90,8 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   h->limit = cfg ? cfg->limit_bytes : 0;
   h->purge_delay_ms = cfg ? cfg->purge_delay_ms : 0;
   h->id = atomic_fetch_add(&next_id, 1);
-  h->secret = (hak__free_key ^ (h->id * 0xbf58476d1ce4e5b9ull) ^ (uintptr_t)h) * 0x94d049bb133111ebull;
+  h->secret[0] = hak__keyed_hash(process_secret, h->id, 1);
+  h->secret[1] = hak__keyed_hash(process_secret, h->id, 2);
   HAK_TRACK_HEAP_NEW(h);
   hak__mutex_init(&h->lock);
   hak__tc_lock_acquire();

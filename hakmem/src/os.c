@@ -1,4 +1,4 @@
-/* os.c: the OS box (mmap/mremap/munmap/madvise). No locks, no logging. */
+/* os.c: the OS box (mmap/mremap/munmap/madvise/mprotect). No locks, no logging. */
 #include "os.h"
 
 #include <errno.h>
@@ -25,6 +25,12 @@ void *hak__os_map_aligned(size_t size, size_t align) {
 void hak__os_unmap(void *p, size_t size) {
   int e = errno;
   munmap(p, size);
+  errno = e;
+}
+
+void hak__os_guard(void *p, size_t size) {
+  int e = errno;
+  mprotect(p, size, PROT_NONE);
   errno = e;
 }
 

@@ -116,6 +116,18 @@ HAK_INLINE hak__slab_t *hak__link_slab(const hak__block_t *link) {
   return hak__resolve_small_fast((hak__uptr_t){ (uintptr_t)link }, &b);
 }
 
+/* A link read from `from`, a free block of s: true when it is NULL or the start of a carved
+** block of s (a free list holds only its slab's blocks). `from` is in s, so a link in the same
+** 64 KiB-aligned slab is in s (a medium block is its span's only block, at offset 0 of its first
+** slab); the boundary test does the rest. Nothing is read at the link's address. */
+HAK_INLINE bool hak__link_in_slab(const hak__slab_t *s, const hak__block_t *from,
+                                  const hak__block_t *link) {
+  uintptr_t l = (uintptr_t)link;
+  if (l == 0) return true;
+  if (((l ^ (uintptr_t)from) >> HAK_SLAB_SHIFT) != 0) return false;
+  return (uint64_t)(uint32_t)(l & (HAK_SLAB_SIZE - 1)) * s->div < hak__slab_bound_peek(s);
+}
+
 /* A pointer the fast path already resolved (its slow cases take the pointer alone, so the fast
 ** path keeps nothing live for them): its slab, with its base. */
 HAK_INLINE hak__slab_t *hak__resolved_small(hak__uptr_t u, hak__base_t *base) {

@@ -60,10 +60,11 @@ void hak__rbatch_post(hak__rbatch_t *r) {
   notify(h);
 }
 
-void hak__rbatch_add_slow(hak__tcache_t *owner, hak__block_t *b, uint32_t size) {
+void hak__rbatch_add_slow(hak__slab_t *s, hak__block_t *b) {
   hak__rbatch_t *r = &hak__rbatch_tls;
+  hak__tcache_t *owner = s->owner;
   if (HAK_UNLIKELY(r->retired)) {
-    hak__remote_push(owner, b, b, 1, size);
+    hak__remote_push(owner, b, b, 1, s->block_size);
     return;
   }
   if (HAK_UNLIKELY(!r->registered)) {
@@ -82,7 +83,7 @@ void hak__rbatch_add_slow(hak__tcache_t *owner, hak__block_t *b, uint32_t size) 
   hak_heap_t *h = post_locked(r);
   atomic_store_explicit(&r->owner, owner, memory_order_relaxed);
   r->heap = owner->heap;
-  hak__rbatch_add(r, owner->heap, b, size); /* n == 1: no post */
+  hak__rbatch_add(r, s, b); /* n == 1: no post */
   batch_unlock(r);
   notify(h);
 }

@@ -8,7 +8,7 @@
 ** two owner-only counter updates, no atomic read-modify-write.
 **
 ** What it promises:
-**  - a batched block is free for every check: its key is set when it joins the batch, so a
+**  - a batched block is free for every check: its tag is set when it joins the batch, so a
 **    second free of it is reported at that free;
 **  - a batched block keeps its slab non-empty (allocs - frees counts it as out), so the owner
 **    cache it is bound for lives until it is posted (caches die only owning no slab) or its heap
@@ -57,17 +57,17 @@ _Static_assert(offsetof(hak__rbatch_t, heap) <= HAK_CACHELINE - 8, "free path fi
 
 extern HAK_HIDDEN HAK_TLS hak__rbatch_t hak__rbatch_tls;
 
-/* The remote free of b (a block of a slab owned by `owner`, size bytes, its user area already
-** taken back) when this thread's batch is bound for another owner or for none. */
-void hak__rbatch_add_slow(hak__tcache_t *owner, hak__block_t *b, uint32_t size);
+/* The remote free of b (a block of s, its user area already taken back) when this thread's
+** batch is bound for another owner than s's or for none. */
+void hak__rbatch_add_slow(hak__slab_t *s, hak__block_t *b);
 /* Post r's chain (r is this thread's batch). */
 void hak__rbatch_post(hak__rbatch_t *r);
 
-/* Add b to r, bound for owner (a cache of h). */
-HAK_INLINE void hak__rbatch_add(hak__rbatch_t *r, const hak_heap_t *h, hak__block_t *b,
-                                uint32_t size) {
+/* Add b, a block of s, to r, bound for s's owner. */
+HAK_INLINE void hak__rbatch_add(hak__rbatch_t *r, const hak__slab_t *s, hak__block_t *b) {
+  uint32_t size = s->block_size;
   hak__block_t *first = r->first;
-  hak__blk_link(h, b, first, hak__free_key);
+  hak__blk_link_remote(s, b, first);
   if (first == NULL) r->last = b;
   r->first = b;
   uint64_t n = HAK_COUNTER_GET(r->n) + 1;
@@ -76,13 +76,13 @@ HAK_INLINE void hak__rbatch_add(hak__rbatch_t *r, const hak_heap_t *h, hak__bloc
   if (HAK_UNLIKELY(n >= HAK_RBATCH_MAX)) hak__rbatch_post(r);
 }
 
-/* A remote free: onto this thread's batch. */
-HAK_INLINE void hak__rbatch_free(hak__tcache_t *owner, hak__block_t *b, uint32_t size) {
+/* A remote free of b, a block of s: onto this thread's batch. */
+HAK_INLINE void hak__rbatch_free(hak__slab_t *s, hak__block_t *b) {
   hak__rbatch_t *r = &hak__rbatch_tls;
-  if (HAK_LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == owner))
-    hak__rbatch_add(r, owner->heap, b, size);
+  if (HAK_LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == s->owner))
+    hak__rbatch_add(r, s, b);
   else
-    hak__rbatch_add_slow(owner, b, size);
+    hak__rbatch_add_slow(s, b);
 }
 
 /* Post this thread's batch if it holds anything (one TLS load when it does not). */

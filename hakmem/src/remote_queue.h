@@ -16,19 +16,19 @@
 
 void hak__remote_notify_slow(hak_heap_t *h);
 
-/* Count, then link the chain first..last (n blocks of `bytes` in all, linked, keys set) onto
+/* Count, then link the chain first..last (n blocks of `bytes` in all, linked, tags set) onto
 ** tc's queue. Nothing of tc is touched after the CAS: once the chain is visible its owner may
 ** drain it, exit and free tc (the counts come first so the owner's acquire sees them). True when
 ** the queue was empty: the caller then owes the heap's notify hook a call (hak__remote_notify),
 ** which remote_batch.c makes only after dropping its batch lock. */
 HAK_INLINE bool hak__remote_link(hak__tcache_t *tc, hak__block_t *first, hak__block_t *last,
                                  uint64_t n, uint64_t bytes) {
-  hak_heap_t *h = tc->heap;
+  const hak__slab_t *ls = hak__slab_of_base((hak__base_t){ last });
   atomic_fetch_add_explicit(&tc->remote_pushed, n, memory_order_relaxed);
   atomic_fetch_add_explicit(&tc->remote_pushed_bytes, bytes, memory_order_relaxed);
   hak__block_t *old = atomic_load_explicit(&tc->remote, memory_order_relaxed);
   do {
-    hak__blk_link(h, last, old, hak__free_key);
+    hak__blk_link_remote(ls, last, old);
   } while (!atomic_compare_exchange_weak_explicit(&tc->remote, &old, first,
                                                   memory_order_release, memory_order_relaxed));
   return old == NULL;

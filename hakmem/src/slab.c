@@ -146,6 +146,9 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   HAK_OWNED_SET(s->left, HAK_ARM_FAR);
   s->owner = tc;
   atomic_store_explicit(&s->owner_tid, tc->thread, memory_order_relaxed);
+#ifdef HAK_SECURE
+  hak__blk_new_keys(h, s);
+#endif
   s->block_size = bs;
   s->div = hak__slab_div(bs);
   s->capacity = (uint32_t)(bytes / bs);
@@ -270,18 +273,17 @@ void hak__slab_release(hak_heap_t *h, hak__slab_t *s) {
 }
 
 #ifdef HAK_SECURE
-static uint32_t rng_below(hak__tcache_t *tc, uint32_t n) {
+static uint64_t rng_next(hak__tcache_t *tc) {
   uint64_t x = tc->rng;
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
   tc->rng = x;
-  return (uint32_t)(((x >> 32) * n) >> 32);
+  return x;
 }
 #endif
 
 uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s) {
-  hak_heap_t *h = tc->heap;
   hak__superslab_t *ss = hak__ss_of_slab(s);
   uint32_t carved = s->carved;
   uint32_t n = HAK_CARVE_BYTES / s->block_size;
@@ -290,24 +292,25 @@ uint32_t hak__slab_carve(hak__tcache_t *tc, hak__slab_t *s) {
   HAK_ASSERT(n > 0 && s->free == NULL);
   hak__block_t *head = s->free;
 #ifdef HAK_SECURE
-  /* A page's worth at most: 256 indexes, a small stack array even for 16 KiB stacks. */
-  uint16_t order[HAK_CARVE_BYTES / HAK_MIN_ALIGN];
-  for (uint32_t i = 0; i < n; i++) order[i] = (uint16_t)i;
-  for (uint32_t i = n; i > 1; i--) {
-    uint32_t j = rng_below(tc, i);
-    uint16_t t = order[i - 1];
-    order[i - 1] = order[j];
-    order[j] = t;
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    hak__block_t *b = hak__slab_block(ss, s, carved + order[i]).blk;
-    hak__blk_link(h, b, head, hak__free_key);
+  /* A random order with no array (a thread's stack may be 16 KiB): x -> a*x + c mod m, m the
+  ** power of two >= n, a = 1 mod 4 and c odd, visits every residue once (Hull-Dobell); the
+  ** walk starts at a random x and skips the residues >= n. */
+  uint32_t m = n > 1 ? (uint32_t)1 << (32 - __builtin_clz(n - 1)) : 1;
+  uint64_t r = rng_next(tc);
+  uint32_t a = ((uint32_t)r & (m - 1) & ~3u) | 1, c = ((uint32_t)(r >> 24) | 1) & (m - 1);
+  uint32_t x = (uint32_t)(r >> 48) & (m - 1);
+  for (uint32_t i = 0; i < m; i++) {
+    x = (a * x + c) & (m - 1);
+    if (x >= n) continue;
+    hak__block_t *b = hak__slab_block(ss, s, carved + x).blk;
+    hak__blk_link(s, b, head);
     head = b;
   }
 #else
+  (void)tc;
   for (uint32_t i = n; i-- > 0;) { /* lowest address first out */
     hak__block_t *b = hak__slab_block(ss, s, carved + i).blk;
-    hak__blk_link(h, b, head, hak__free_key);
+    hak__blk_link(s, b, head);
     head = b;
   }
 #endif

@@ -62,6 +62,7 @@ hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
   if (!ss) {
     ss = hak__os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
     if (!ss) return NULL;
+    hak__os_guard(ss, HAK_SS_GUARD);
     ss->magic = HAK_SS_MAGIC;
     init_slabs(ss);
     if (hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, (uintptr_t)ss | HAK_REG_SS) != 0) {

@@ -188,7 +188,7 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
     tc->heap = h;
     tc->thread = me;
     tc->forked = false;
-    tc->rng = (h->secret ^ (uintptr_t)tc) * 0x9e3779b97f4a7c15ull | 1;
+    tc->rng = hak__keyed_hash(h->secret, (uintptr_t)tc, 0) | 1;
     pthread_mutex_lock(&h->lock);
     tc->heap_prev = NULL;
     tc->heap_next = h->tcaches;
@@ -210,26 +210,32 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
 /* ---- frees coming back ---- */
 
 /* Before an empty slab goes back to the heap: its free list must hold each carved block once.
-** Every free checks the block's key, so only a race of two frees of one block (or a write into
+** Every free checks the block's tag, so only a race of two frees of one block (or a write into
 ** a freed block) can break that; then it is reported here and the slab stays (its list
 ** dropped) rather than being reused under a block that may still be live. */
 static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
   uint32_t carved = s->carved, n = 0;
   hak__block_t *b = s->free;
   while (b && n <= carved && hak__link_slab(b) == s) { /* every link checked before it is read */
-    b = hak__blk_next(tc->heap, b);
+    b = hak__blk_next(s, b);
     n++;
   }
   if (n == carved && !b) return true;
   /* A cache abandoned by fork may hold a list its thread was changing (a carve, a push) when the
-  ** parent forked: not an error of the program; the slab is kept all the same. */
+  ** parent forked: not an error of the program; the slab is kept all the same. Otherwise the
+  ** list was written by something else than its owner (double frees that do not race are
+  ** reported at the free): corruption, reported at the list's head. */
   if (!tc->forked && b && n <= carved)
     hak__report_later(HAK_ERR_CORRUPTION, "hak_free", b,
                       "corrupted free list: a freed block's link was overwritten (use after "
                       "free?) with this address, which is no free block of its slab");
   else if (!tc->forked)
-    hak__report_later(HAK_ERR_DOUBLE_FREE, "hak_free", s->free,
-                      "double free of a small block (detected when its slab emptied)");
+    hak__report_later(HAK_ERR_CORRUPTION, "hak_free", s->free,
+                      n > carved ? "corrupted free list: it holds more blocks than its slab "
+                                   "carved (a link overwritten, or two frees of a block racing); "
+                                   "found when the slab emptied"
+                                 : "corrupted free list: it ends before every freed block of its "
+                                   "slab (a link overwritten); found when the slab emptied");
   s->free = NULL;
   s->broken = 1;
   return false;
@@ -250,7 +256,7 @@ static void release(hak__tcache_t *tc, hak__slab_t *s) {
 static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   HAK_ASSERT(s->owner == tc && HAK_OWNED_GET(s->left) == 0);
   HAK_ASSERT(hak__slab_frees(s) <= HAK_OWNED_GET(s->allocs));
-  hak__slab_push(tc->heap, s, b);
+  hak__slab_push(s, b);
   if (s->state == HAK_SLAB_FULL) {
     full_unlink(tc, s);
     class_insert(tc, s);
@@ -263,7 +269,7 @@ static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
 /* b is a block of s (owned by tc) coming back: the free fast path's count and push. */
 static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) settle(tc, s, b);
-  else hak__slab_push(tc->heap, s, b);
+  else hak__slab_push(s, b);
 }
 
 bool hak__tcache_grow(hak__tcache_t *tc, hak__slab_t *s, unsigned cls) {
@@ -295,15 +301,24 @@ size_t hak__tcache_drain(hak__tcache_t *tc) {
   uint64_t bytes = 0;
   while (list) {
     /* Checked before anything is read or written there: a block of a slab of this cache,
-    ** still marked free (every block in a remote chain is). */
+    ** still marked free, whose link says it is in a remote chain (every block there is; a free
+    ** block on a slab's list is not). */
     hak__slab_t *s = hak__link_slab(list);
-    if (HAK_UNLIKELY(s == NULL || s->owner != tc || hak__blk_key(list) != hak__free_key)) {
+    hak__block_t *next;
+    if (HAK_UNLIKELY(s == NULL || s->owner != tc || !hak__blk_tagged(s, list))) {
       bad_remote_link(where);
+      break;
+    }
+    if (HAK_UNLIKELY(!hak__blk_next_remote(s, list, &next))) {
+      hak__report(HAK_ERR_CORRUPTION, "hak_heap_drain", list,
+                  "corrupted remote-free list: this free block's link is not a remote-list "
+                  "link (its link, or the one that led to it, was overwritten: use after "
+                  "free?); the block and the rest of the list are dropped");
       break;
     }
     hak__base_t b = { list };
     where = list;
-    list = hak__blk_next(tc->heap, list);
+    list = next;
     bytes += s->block_size;
     give_back(tc, s, b);
     n++;
@@ -354,28 +369,30 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       }
       hak__slab_carve(tc, s);
     }
-    hak__block_t *b = s->free;
-    if (HAK_UNLIKELY(hak__link_slab(b) != s)) {
-      /* A link in the list (a free block's first word) was overwritten: it names no block of
-      ** this slab. Nothing is read or written there; the rest of the list is dropped. */
+    hak__block_t *b = s->free, *next = NULL;
+    const char *why = NULL;
+    if (HAK_UNLIKELY(hak__link_slab(b) != s))
+      why = "corrupted free list: a freed block's link was overwritten (use after free?) with "
+            "this address, which is no free block of its slab";
+    else if (HAK_UNLIKELY(!hak__blk_tagged(s, b)))
+      /* Every double free that does not race with another free of the block is reported at
+      ** the free, before anything is linked; so a listed block whose header does not say free
+      ** was written by something else (or two frees of it raced: a data race). */
+      why = "corrupted free block: its header was overwritten (an overflow from the block "
+            "before it, a use after free, or two frees of it racing); found when it was to be "
+            "reused";
+    else if (HAK_UNLIKELY(!hak__link_in_slab(s, b, next = hak__blk_next(s, b))))
+      why = "corrupted free list: the link in this freed block was overwritten (use after "
+            "free?); it names no free block of its slab";
+    if (HAK_UNLIKELY(why != NULL)) {
+      /* Nothing is read or written where the link points, the block is not handed out, and the
+      ** rest of the list is dropped (its blocks stay out, leaked: the slab is kept). */
       s->free = NULL;
       s->broken = 1;
-      hak__report(HAK_ERR_CORRUPTION, "hak_malloc", b,
-                  "corrupted free list: a freed block's link was overwritten (use after free?) "
-                  "with this address, which is no free block of its slab");
+      hak__report(HAK_ERR_CORRUPTION, "hak_malloc", b, why);
       continue;
     }
-    if (HAK_UNLIKELY(hak__blk_key(b) != hak__free_key)) {
-      /* Handed out already while still listed (two frees of one block raced), or overwritten
-      ** after its free. It is never handed out twice; the rest of the list cannot be trusted. */
-      s->free = NULL;
-      s->broken = 1;
-      hak__report(HAK_ERR_DOUBLE_FREE, "hak_free", b,
-                  "double free of a small block, or its header overwritten (an overflow from "
-                  "the block before it, or a use after free); detected when it was reused");
-      continue;
-    }
-    s->free = hak__blk_next(h, b);
+    s->free = next;
     HAK_OWNED_INC(s->allocs);
     hak__blk_hand_out(h, b, hak__class_size[cls]);
     hak__report_pending();

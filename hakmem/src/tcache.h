@@ -71,8 +71,8 @@ size_t hak__tcache_collect_idle(hak_heap_t *h);
 void hak__tcache_fork_child(hak_heap_t *h);
 
 /* Push a free block onto a slab's owner-local list. */
-HAK_INLINE void hak__slab_push(const hak_heap_t *h, hak__slab_t *s, hak__base_t b) {
-  hak__blk_link(h, b.blk, s->free, hak__free_key);
+HAK_INLINE void hak__slab_push(hak__slab_t *s, hak__base_t b) {
+  hak__blk_link(s, b.blk, s->free);
   s->free = b.blk;
 }
 

@@ -26,6 +26,7 @@
 #define HAK_TRACK_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
 #define HAK_TRACK_QUIET_END() VALGRIND_ENABLE_ERROR_REPORTING
 #define HAK_TRACK_IS_CLOSED(p) 0
+#define HAK_TRACK_IS_OPEN(p) 0
 #define HAK_TRACK_KEY_HIDDEN(b) 0
 #define HAK_TRACK_SLACK(p, size, usable) ((void)0)
 #define HAK_TRACK_ACCESSIBLE(p, usable) (usable)
@@ -45,6 +46,7 @@
 #define HAK_TRACK_QUIET_BEGIN() ((void)0)
 #define HAK_TRACK_QUIET_END() ((void)0)
 #define HAK_TRACK_IS_CLOSED(p) __asan_address_is_poisoned(p)
+#define HAK_TRACK_IS_OPEN(p) (!__asan_address_is_poisoned(p))
 /* A live block whose request ends before its key word. */
 #define HAK_TRACK_KEY_HIDDEN(b) (__asan_region_is_poisoned(&(b)->key, sizeof (b)->key) != 0)
 /* The bytes past the request are poisoned too, until hak_usable_size grants them. */
@@ -74,6 +76,7 @@ static inline size_t hak__asan_accessible(const void *p, size_t usable) {
 #define HAK_TRACK_QUIET_BEGIN() ((void)0)
 #define HAK_TRACK_QUIET_END() ((void)0)
 #define HAK_TRACK_IS_CLOSED(p) 0
+#define HAK_TRACK_IS_OPEN(p) 0
 #define HAK_TRACK_KEY_HIDDEN(b) 0
 #define HAK_TRACK_SLACK(p, size, usable) ((void)0)
 #define HAK_TRACK_ACCESSIBLE(p, usable) (usable)

@@ -33,8 +33,12 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 **    of allocs (HAK_OWNED_*: stats read allocs, left and armed) and bound (atomic: freeing
 **    threads read it);
 **  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size, div,
-**    capacity; owner_tid changes only when the owner cache is abandoned or adopted;
-**  - any thread reads owner_tid, div and bound to validate a free.
+**    capacity, key (secure builds); owner_tid changes only when the owner cache is abandoned or
+**    adopted;
+**  - any thread reads owner_tid, div and bound to validate a free, and key (secure builds) to
+**    read or write a free block's header.
+** Secure builds put the keys in the first line, in place of owner and armed (second line):
+** every fast path reads them, and neither of those.
 ** Counting without a free counter: a free decrements `left`, and the owner's slow path runs
 ** when it reaches 0 (one decrement and one branch on the fast path). `armed` is the number of
 ** frees at which `left` reaches 0, so
@@ -51,10 +55,20 @@ struct hak__slab_s {
   uint64_t div;                /* floor(2^64 / block_size) + 1 (ptr_bridge.h: the boundary test) */
   _Atomic uint64_t bound;      /* carved * (block_size * div mod 2^64): o is a carved block start
                                   iff o * div mod 2^64 < bound */
+#ifdef HAK_SECURE
+  /* secure builds: this assignment's keys for its free blocks' headers (block.h), derived from
+  ** the heap's secret at assignment; constant while assigned; both odd */
+  uint64_t key[2];
+#else
   hak__tcache_t *owner;
   uint64_t armed;              /* frees == armed - left */
+#endif
   /* second line: owner's lists */
   hak__slab_t *next, *prev;    /* owner's class list (head = current) or full list */
+#ifdef HAK_SECURE
+  hak__tcache_t *owner;
+  uint64_t armed;
+#endif
   uint32_t capacity;
   uint32_t block_size;
   uint32_t carved;             /* owner: blocks carved so far; [carved, capacity) never handed out */
@@ -65,18 +79,26 @@ struct hak__slab_s {
   uint8_t broken;              /* owner: a double free was found in it; never released */
   uint8_t span;                /* slabs in this slab's span: 1 small, 1-16 medium (head) */
   uint8_t pad8_[2];
+#ifdef HAK_SECURE
+  uint32_t pad_[3];
+#else
   uint32_t pad_[7];
+#endif
 };
 _Static_assert(sizeof(hak__slab_t) == 2 * HAK_CACHELINE, "slab metadata is two lines");
 _Static_assert(offsetof(hak__slab_t, next) == HAK_CACHELINE, "fast-path fields fit line 0");
 #define HAK_ARM_FAR ((uint64_t)1 << 62)
 
 /*
-** Superslab header: the first bytes of a naturally aligned HAK_SS_SIZE region. `heap` is set
-** when a heap takes the superslab from the cache and cleared when it gives it back; both
-** happen with no live block in it. free_mask, assigned and the links are under heap->lock.
+** Superslab header: slab 0 of a naturally aligned HAK_SS_SIZE region, after its first page,
+** which is a guard (no access): an overflow off the end of the superslab mapped just below
+** faults there instead of reaching this header. `heap` is set when a heap takes the superslab
+** from the cache and cleared when it gives it back; both happen with no live block in it.
+** free_mask, assigned and the links are under heap->lock.
 */
+#define HAK_SS_GUARD 4096
 struct hak__superslab_s {
+  unsigned char guard_[HAK_SS_GUARD];
   uint64_t magic;
   hak_heap_t *heap;
   hak__superslab_t *next, *prev; /* heap's list, or the global cache list */
@@ -175,7 +197,7 @@ struct hak_heap_s {
   uint32_t is_default;
   char name[32];
   hak_heap_t *live_next, *live_prev; /* every live heap, for fork handlers (tc lock) */
-  uintptr_t secret;                  /* secure builds: free-list link encoding */
+  uint64_t secret[2];                /* keys the slab keys and the carving order (secure) */
   _Atomic(hak_remote_notify_fn *) notify_fn;
   _Atomic(void *) notify_arg;
   _Atomic uint32_t notify_busy; /* batch posts calling notify_fn now: destroy waits for 0 */
@@ -205,6 +227,7 @@ struct hak_heap_s {
   size_t peak_held;
   size_t limit;
   size_t dirty_slabs;
+  uint64_t key_gen;            /* slab assignments so far: each gets keys of its own (secure) */
   /* highest `held` in the current and the previous window of about a second: the dirty-slab
   ** cap follows the recent peak, not the momentary holding (slab.c) */
   size_t peak_cur, peak_prev;

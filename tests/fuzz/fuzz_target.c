@@ -8,9 +8,19 @@
 ** each be reported exactly once to the (non-aborting) error handler and leave the heap usable.
 ** Stale pointers are only used while hakmem cannot have reused their memory: between the op
 ** that killed them and the next allocating op. Deterministic per input.
+**
+** Corruption (issue 11): a second thread frees blocks on request (remote frees, batched, posted
+** or not) and the owner drains; ops write into freed blocks (the header words, or past them) and
+** past the end of a live block into a free neighbour. Once the model has made a corruption,
+** reports of HAK_ERR_CORRUPTION are allowed at any later op, and nothing else changes: no error
+** of another kind on a valid call, no block handed out twice or overlapping a live one (adopt),
+** every live block's contents intact, and the canary buffers the forged links may name (a
+** global, a stack buffer) never written.
 */
 #include <errno.h>
 #include <hakmem.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,14 +78,28 @@ static struct {
   int calls;
   int err;
   char msg[256];
+  int corrupt_calls; /* HAK_ERR_CORRUPTION reports after the model corrupted something */
 } errlog;
+
+/* The model wrote into freed memory or past a block's end: corruption reports are allowed. */
+static bool corrupted;
+static unsigned ncorruptions;
 
 static void fz_handler(int err, const char *msg, void *arg) {
   (void)arg;
+  if (corrupted && err == HAK_ERR_CORRUPTION) {
+    errlog.corrupt_calls++;
+    return;
+  }
   errlog.calls++;
   errlog.err = err;
   snprintf(errlog.msg, sizeof errlog.msg, "%s", msg ? msg : "(null)");
 }
+
+/* What a forged link may name outside hakmem: never written (checked after every op). */
+#define CANARY 0xC3
+static unsigned char global_canary[256];
+static unsigned char *stack_canary;
 
 static void fz_fail(const char *fmt, ...) {
   va_list ap;
@@ -132,6 +156,10 @@ static void expect_no_error(const char *what) {
 }
 
 static void expect_one_error(const char *what, int want) {
+  if (corrupted && errlog.calls == 0 && errlog.corrupt_calls > 0) { /* reported as corruption */
+    nexpected++;
+    return;
+  }
   CHECK(errlog.calls == 1, "%s: expected one error report, got %d", what, errlog.calls);
   CHECK(want == 0 || errlog.err == want, "%s: error kind %d, expected %d", what, errlog.err,
         want);
@@ -140,6 +168,8 @@ static void expect_one_error(const char *what, int want) {
 }
 
 static void stale_clear(void) { nstale = 0; }
+
+static void stale_remove(int k) { stale[k] = stale[--nstale]; }
 
 static void stale_add(void *p, int kind) {
   if (nstale < NSTALE) stale[nstale++] = (fz_stale_t){ p, kind };
@@ -557,22 +587,214 @@ static void op_bad_args(void) {
   expect_no_error("bad arguments");
 }
 
+/* ---- corruption (issue 11) ---- */
+
+/* The second thread: it frees what it is handed, then posts its batch or not, while the main
+** thread waits (one op at a time: deterministic). */
+static struct {
+  pthread_t t;
+  sem_t go, done;
+  void *p;
+  bool post;
+  bool up;
+} helper;
+
+static void *helper_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    sem_wait(&helper.go);
+    hak_free(helper.p);
+    if (helper.post) hak_thread_post_remote();
+    sem_post(&helper.done);
+  }
+  return NULL;
+}
+
+static void helper_free(void *p, bool post) {
+  if (!helper.up) {
+    sem_init(&helper.go, 0, 0);
+    sem_init(&helper.done, 0, 0);
+    CHECK(pthread_create(&helper.t, NULL, helper_main, NULL) == 0, "pthread_create failed");
+    helper.up = true;
+  }
+  helper.p = p;
+  helper.post = post;
+  sem_post(&helper.go);
+  sem_wait(&helper.done);
+}
+
+/* A free by the other thread: a remote free (batched; posted when the byte says so). */
+static void op_remote_free(void) {
+  int bi = pick_block();
+  bool post = byte() & 1;
+  if (bi < 0) return;
+  fz_block_t b = blocks[bi];
+  check_block(&b, "remote free");
+  trace("remote free", b.p, b.size, 0, b.heap);
+  helper_free(b.p, post);
+  expect_no_error("remote free");
+  drop_block(bi);
+  stale_add(b.p, b.large ? ST_FREED_LARGE : ST_FREED_SMALL);
+  check_limit(b.heap);
+}
+
+static void op_drain(void) {
+  int hi = pick_heap();
+  if (hi < 0) return;
+  hak_heap_drain(heaps[hi].h);
+  expect_no_error("drain");
+}
+
+/* The attack's writes: ASan (which would stop them first) does not instrument them. */
+__attribute__((no_sanitize("address"), noinline)) static void raw_write(void *dst, const void *src,
+                                                                         size_t n) {
+  volatile unsigned char *d = dst;
+  for (size_t i = 0; i < n; i++) d[i] = ((const unsigned char *)src)[i];
+}
+__attribute__((no_sanitize("address"), noinline)) static uint64_t raw_word(const void *p) {
+  return *(const volatile uint64_t *)p;
+}
+
+/* Builds whose malloc checks a link before it reads through it. The default build's fast path
+** reads the state word at the address a link names (docs/SECURITY.md): a blind write of a wild
+** address there faults, so in that build the values below are addresses of mapped memory. */
+#if defined(HAK_SECURE) || defined(HAK_ASAN)
+#define LINKS_CHECKED 1
+#else
+#define LINKS_CHECKED 0
+#endif
+
+/* A stale small block whose memory is still a superslab's (readable), or NULL. */
+static unsigned char *stale_small(uint8_t k) {
+  if (nstale == 0) return NULL;
+  const fz_stale_t *st = &stale[k % nstale];
+  return st->kind == ST_FREED_SMALL && hak_owns(st->p) ? st->p : NULL;
+}
+
+/* A value an attacker would write over word `word` (0: the link, 1: the state word). */
+static uint64_t attack_value(uint64_t old, int word) {
+  uint8_t k = byte();
+  uint8_t off = byte();
+  int bi;
+  unsigned char *o;
+  switch (k % 8) {
+    case 0: return 0;
+    case 1: /* a live block, at its start or inside */
+      bi = pick_block();
+      return bi < 0 ? 0 : (uintptr_t)blocks[bi].p + (off & 1 ? 16u * (off >> 1) % blocks[bi].usable : 0);
+    case 2: return (uintptr_t)global_canary + (off % 16) * 16;
+    case 3: return (uintptr_t)stack_canary + (off % 16) * 16;
+    case 4: /* another free block */
+      o = stale_small(off);
+      return o ? (uintptr_t)o : 0;
+    case 5: /* the same word of another free block, replayed */
+      o = stale_small(off);
+      if (!o) return 0;
+      old = raw_word(o + 8 * word);
+      return LINKS_CHECKED || word || old == 0 || hak_owns((void *)(uintptr_t)old) ? old : 0;
+    case 6: /* a bit flip within the slab */
+      if (!LINKS_CHECKED && word == 0 && (old == 0 || !hak_owns((void *)(uintptr_t)old))) return 0;
+      return old ^ ((uint64_t)1 << (4 + off % 12));
+    default:
+      if (!LINKS_CHECKED && word == 0) return 0;
+      return (uint64_t)u16() << 48 | (uint64_t)u16() << 32 | (uint64_t)u16() << 16 | u16();
+  }
+}
+
+/* A write into one of the two header words of a freed small block, while its memory is still
+** a superslab's. */
+static void op_uaf_write(void) {
+  uint8_t k = byte();
+  int word = byte() & 1;
+  unsigned char *p = stale_small(k);
+  if (!p) return;
+  unsigned char *at = p + 8 * word;
+  uint64_t old = raw_word(at), v = attack_value(old, word);
+  trace("uaf write", at, v, 0, -1);
+  raw_write(at, &v, sizeof v);
+  if (v != old) {
+    corrupted = true;
+    ncorruptions++;
+    stale_remove(k % nstale); /* its header no longer says free: a second free is not seen */
+  }
+}
+
+/* An overflow: n bytes past the usable end of a live small or medium block, into a free
+** neighbour (never into a live block of the model, nor past its superslab). */
+static void op_overflow(void) {
+  int bi = pick_block();
+  uint8_t n = 1 + byte() % 24;
+  uint8_t fill = byte();
+  if (!LINKS_CHECKED) n = 16; /* a neighbour's link and state word both, nothing after them */
+  if (bi < 0 || blocks[bi].large) return;
+  unsigned char *end = blocks[bi].p + blocks[bi].usable;
+  if (((uintptr_t)end + n - 1) / SS_SIZE != (uintptr_t)blocks[bi].p / SS_SIZE) return;
+  for (int i = 0; i < NBLOCKS; i++) {
+    const fz_block_t *o = &blocks[i];
+    if (o->p && o->p < end + n && end < o->p + o->usable) return;
+  }
+  if (!hak_owns(end)) return;
+  unsigned char bytes[24];
+  memset(bytes, fill, sizeof bytes);
+  trace("overflow", end, n, 0, blocks[bi].heap);
+  raw_write(end, bytes, n);
+  corrupted = true;
+  ncorruptions++;
+  for (int k = nstale - 1; k >= 0; k--) /* a freed neighbour's header may be gone */
+    if ((unsigned char *)stale[k].p + 16 > end && (unsigned char *)stale[k].p < end + n)
+      stale_remove(k);
+}
+
+/* Nothing outside hakmem's blocks was written, and (after a corruption) no live block. */
+static void check_canaries(void) {
+  CHECK(filled(global_canary, sizeof global_canary, CANARY), "the global canary was written");
+  CHECK(filled(stack_canary, 256, CANARY), "the stack canary was written");
+  if (!corrupted) return;
+  for (int i = 0; i < NBLOCKS; i++) {
+    const fz_block_t *b = &blocks[i];
+    if (!b->p) continue;
+    size_t n = b->size <= SMALL_MAX ? b->size : 256;
+    CHECK(filled(b->p, n, b->fill), "live block %p (size %zu) was written", (void *)b->p,
+          b->size);
+  }
+}
+
+static void op_more(void) {
+  switch (byte() % 5) {
+    case 0: op_bad_args(); break;
+    case 1: op_remote_free(); break;
+    case 2: op_drain(); break;
+    case 3: op_uaf_write(); break;
+    default: op_overflow(); break;
+  }
+}
+
 static void teardown(void) {
   for (int i = 0; i < NBLOCKS; i++)
     if (blocks[i].p) check_block(&blocks[i], "teardown");
+  hak_thread_flush(); /* reports found while releasing slabs come out here, not in the next input */
   for (int hi = 0; hi < NHEAPS; hi++) {
     if (!heaps[hi].h) continue;
     hak_heap_destroy(heaps[hi].h);
     heaps[hi].h = NULL;
   }
+  hak_thread_flush();
   memset(blocks, 0, sizeof blocks);
   stale_clear();
   expect_no_error("teardown");
+  check_canaries();
   if (getenv("HAK_FUZZ_VERBOSE"))
-    fprintf(stderr, "hakmem fuzz: %u ops, %u invalid calls reported\n", opno, nexpected);
+    fprintf(stderr, "hakmem fuzz: %u ops, %u invalid calls reported, %u corruptions made, %d "
+            "corruption reports\n", opno, nexpected, ncorruptions, errlog.corrupt_calls);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  unsigned char stack_buf[256];
+  memset(stack_buf, CANARY, sizeof stack_buf);
+  memset(global_canary, CANARY, sizeof global_canary);
+  stack_canary = stack_buf;
+  corrupted = false;
+  ncorruptions = 0;
   hak_set_error_handler(fz_handler, NULL);
   memset(&errlog, 0, sizeof errlog);
   memset(heaps, 0, sizeof heaps);
@@ -605,8 +827,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 12: op_foreign(); break;
       case 13: op_double_free(); break;
       case 14: op_stale(); break;
-      default: op_bad_args(); break;
+      default: op_more(); break;
     }
+    check_canaries();
   }
   teardown();
   return 0;

@@ -40,7 +40,14 @@ def interior(b, off, use_realloc=0): return [11, b, off & 0xFF, off >> 8, use_re
 def foreign(k, b=0): return [12, k] + ([b] if k == 4 else [])
 def double_free(b, how): return [13, b, how]
 def stale(k, how, h=0): return [14, k, how] + ([h] if how == 2 else [])
-def bad_args(h, k): return [15, h, k]
+def bad_args(h, k): return [15, 0, h, k]
+def remote_free(b, post): return [15, 1, b, post]
+def drain(h): return [15, 2, h]
+# Attack values (fuzz_target.c attack_value): 0 zero, 1 a live block (+ the block's pick byte),
+# 2 the global canary, 3 the stack canary, 4 another free block, 5 the same word of another free
+# block, 6 a bit flip, 7 a random word (8 more bytes).
+def uaf_write(k, word, kind, off, extra=()): return [15, 3, k, word, kind, off] + list(extra)
+def overflow(b, n, fill): return [15, 4, b, n - 1, fill]
 
 
 def seeds():
@@ -114,6 +121,42 @@ def seeds():
         p += double_free(i * 3 + 1, 0)
     p += stats(0) + stats(1)
     s["many_small"] = p
+    p = []
+    for i in range(12):
+        p += malloc(0, 64)
+    for i in range(1, 11):
+        p += free(i)
+    for kind in range(8):
+        extra = [3] if kind == 1 else ([0x41] * 8 if kind == 7 else [])
+        p += uaf_write(kind, kind % 2, kind, 5 + kind, extra)
+    for i in range(12):
+        p += malloc(0, 64)
+    p += stats(0) + stats(0, 1)
+    s["corrupt_own_list"] = p
+    p = []
+    for i in range(16):
+        p += malloc(i % 2, 48 + 200 * (i % 3))
+    for i in range(0, 16, 2):
+        p += remote_free(i, i % 4 == 0)
+    for kind in range(8):
+        extra = [1] if kind == 1 else ([0x99] * 8 if kind == 7 else [])
+        p += uaf_write(kind * 3, 0, kind, kind, extra)
+    p += drain(0) + drain(1) + remote_free(1, 1) + drain(0)
+    for i in range(8):
+        p += malloc(i % 2, 48)
+    p += stats(0) + stats(1)
+    s["corrupt_remote"] = p
+    p = []
+    for i in range(24):
+        p += malloc(0, [16, 64, 100, 1000][i % 4])
+    for i in range(1, 24, 2):
+        p += free(i)
+    for i in range(0, 24, 2):
+        p += overflow(i, 1 + (i * 5) % 24, 0x41 + i)
+    for i in range(24):
+        p += malloc(0, [16, 64, 100, 1000][i % 4])
+    p += stats(0, 1)
+    s["overflow_neighbour"] = p
     rnd = random.Random(6)
     for i in range(8):
         s["random_%d" % i] = [rnd.randrange(256) for _ in range(rnd.randrange(64, 600))]

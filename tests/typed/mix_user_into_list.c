@@ -8,13 +8,13 @@
 
 void push_variant(hak__slab_t *bin, void *user) {
 #if VARIANT == 1
-  hak__slab_push(NULL, bin, user);                   /* raw user pointer as a base */
+  hak__slab_push(bin, user);                   /* raw user pointer as a base */
 #elif VARIANT == 2
-  hak__slab_push(NULL, bin, hak__uptr_from(user));   /* typed user pointer as a base */
+  hak__slab_push(bin, hak__uptr_from(user));   /* typed user pointer as a base */
 #elif VARIANT == 3
   hak__base_t b = user;                       /* implicit conversion to a base */
-  hak__slab_push(NULL, bin, b);
+  hak__slab_push(bin, b);
 #else
-  hak__slab_push(NULL, bin, (hak__base_t){ (hak__block_t *)user }); /* control: explicit base */
+  hak__slab_push(bin, (hak__base_t){ (hak__block_t *)user }); /* control: explicit base */
 #endif
 }
