@@ -344,7 +344,7 @@ static conn_t *conn_take(binding_t *b) {
     b->pool_len--;
     b->reused++;
   } else {
-    hak_heap_config_t cfg = {.name = "uv-conn"};
+    hak_heap_config_t cfg = {.name = "uv-conn", .shared_guests = true};
     c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->heap = hak_heap_create(&cfg);
