@@ -9,7 +9,11 @@
 **   /64k   64 KiB body, built on the loop thread (header and body in two blocks)
 **   /work  ~1 KiB body built on a threadpool thread from 16 pieces joined, written by the loop
 **
-** Usage: uv_http [--port N] [--malloc]
+** Reads go into one loop-wide 64 KiB buffer (hak_uv_alloc_cb_shared; with --malloc a static
+** one), and only a partial request is copied out; --read-alloc takes a 16 KiB block per read
+** instead (hak_uv_alloc_cb, or malloc).
+**
+** Usage: uv_http [--port N] [--malloc] [--read-alloc]
 **   --port 0 picks a free port; the first stdout line is "listening 127.0.0.1:<port>".
 ** SIGINT or SIGTERM stops it and prints "requests N" and, with hakmem, the pool's counters.
 */
@@ -21,6 +25,7 @@
 #include <string.h>
 
 static bool g_hak = true;
+static bool g_read_alloc;
 static hak_heap_t *g_loop_heap;
 
 static void *mem_alloc(hak_heap_t *heap, size_t n) {
@@ -32,6 +37,13 @@ static void *mem_realloc(hak_heap_t *heap, void *p, size_t n) {
 static void mem_free(void *p) {
   if (g_hak) hak_free(p);
   else free(p);
+}
+
+static void malloc_alloc_cb_shared(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char shared[HAK_UV_READ_SHARED];
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init(shared, sizeof shared);
 }
 
 static void malloc_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -284,7 +296,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else if (nread < 0) {
     conn_close(c);
   }
-  mem_free(buf->base);
+  if (g_read_alloc) mem_free(buf->base);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -306,9 +318,11 @@ static void on_connection(uv_stream_t *server, int status) {
       conn_close(c);
       return;
     }
-    uv_read_start((uv_stream_t *)&c->tcp, hak_uv_alloc_cb, on_read);
+    uv_read_start((uv_stream_t *)&c->tcp, g_read_alloc ? hak_uv_alloc_cb : hak_uv_alloc_cb_shared,
+                  on_read);
   } else {
-    uv_read_start((uv_stream_t *)&c->tcp, malloc_alloc_cb, on_read);
+    uv_read_start((uv_stream_t *)&c->tcp, g_read_alloc ? malloc_alloc_cb : malloc_alloc_cb_shared,
+                  on_read);
   }
 }
 
@@ -331,8 +345,9 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
     else if (strcmp(argv[i], "--malloc") == 0) g_hak = false;
+    else if (strcmp(argv[i], "--read-alloc") == 0) g_read_alloc = true;
     else {
-      fprintf(stderr, "usage: uv_http [--port N] [--malloc]\n");
+      fprintf(stderr, "usage: uv_http [--port N] [--malloc] [--read-alloc]\n");
       return 2;
     }
   }

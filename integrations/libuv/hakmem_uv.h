@@ -7,7 +7,7 @@
 **
 ** Thread rules (the "loop thread" is the thread that runs uv_run on the loop):
 **  - hak_uv_loop_bind, hak_uv_loop_unbind, hak_uv_conn_heap, hak_uv_handle_heap, hak_uv_close,
-**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_queue_work, hak_uv_pool_set_max,
+**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_alloc_cb_shared, hak_uv_queue_work, hak_uv_pool_set_max,
 **    hak_uv_is_internal and hak_uv_loop_stats run on the loop thread only, like the libuv calls
 **    they sit beside.
 **  - hak_uv_loop_heap may be called from any thread.
@@ -93,6 +93,17 @@ hak_heap_t *hak_uv_loop_heap(const uv_loop_t *loop);
 #define HAK_UV_READ_MAX 16384
 void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 
+/*
+** An alloc_cb that reads into the loop's one shared buffer of HAK_UV_READ_SHARED bytes (made in
+** the loop's heap at the first call, freed by hak_uv_loop_unbind), as Node does: no block per
+** read and no read buffer in any connection heap. libuv runs each alloc_cb, read and read
+** callback in turn on the loop thread, so the buffer is the read callback's until it returns:
+** copy out what must be kept (a partial request) and never free buf->base. Unbound loop or no
+** memory: {NULL, 0} (UV_ENOBUFS). Streams and UDP (a datagram up to 64 KiB fits; with
+** UV_UDP_RECVMMSG the buffer is split as usual and still must not be freed).
+*/
+#define HAK_UV_READ_SHARED 65536
+void hak_uv_alloc_cb_shared(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 
 /* ---- per-connection heaps ----
 **
@@ -132,7 +143,15 @@ void hak_uv_close(uv_handle_t *handle, uv_close_cb close_cb);
 */
 int hak_uv_conn_release(uv_handle_t *handle);
 
-/* Keep at most max_idle reset heaps in the loop's pool (default 16); extra ones are destroyed. */
+/*
+** The pool sizes itself: a closed connection's heap is kept (reset) while the idle heaps number
+** less than the most heaps attached at once in the current or the previous second of loop time
+** (uv_now) minus those attached now, so churn at a steady number of concurrent connections
+** reuses heaps and creates none; when that peak falls, each close destroys its heap and one
+** idle heap more until the pool fits. hak_uv_pool_set_max caps the idle heaps at max_idle
+** (default: no cap; 0 disables the pool); extra ones are destroyed at once. UV_EINVAL if the
+** loop is not bound.
+*/
 int hak_uv_pool_set_max(uv_loop_t *loop, size_t max_idle);
 
 /* ---- worker handoff ----
