@@ -50,15 +50,6 @@ tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# SIGTERM, and once more if the server still runs 3 s later (a signal was seen lost once, with
-# the server idle in epoll_wait after wrk's connections closed).
-stop_server() {
-  local i
-  kill -TERM "$1"
-  for i in $(seq 30); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -TERM "$1" 2>/dev/null || true
-}
-
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # One run: prints "req_per_s p99_ms cpu_us_per_request peak_rss_kib".
@@ -85,7 +76,7 @@ run_one() {
   wrk_out=$(wrk -t "$wrk_threads" -c "$c" -d "${duration}s" --latency "http://127.0.0.1:$port$path")
   t1=$(cpu_ticks "$pid")
   hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$pid/status")
-  stop_server "$pid"
+  kill -TERM "$pid"
   wait "$pid" || { echo "$alloc: server failed: $(cat "$out")" >&2; exit 1; }
   pid=""
   reqs=$(sed -n 's/^requests \([0-9]*\) errors.*/\1/p' "$out")
