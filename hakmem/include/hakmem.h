@@ -54,7 +54,8 @@ typedef struct hak_heap_config_s {
   ** many threads (a connection heap and a threadpool) holds one set of slabs for all of them,
   ** not one per thread. Frees of guest blocks are remote frees, drained by the next guest
   ** allocation that refills, by hak_heap_drain and by hak_heap_collect (on any thread; no remote
-  ** notify is raised for them). For heaps whose other threads allocate rarely. */
+  ** notify is raised for them). After the home thread exits every thread is a guest. For heaps
+  ** whose other threads allocate rarely. */
   bool shared_guests;
 } hak_heap_config_t;
 
