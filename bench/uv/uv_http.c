@@ -206,7 +206,8 @@ static bool queue_work(conn_t *c) {
   c->busy = true;
   if (g_hak) {
     j->work.data = j;
-    if (hak_uv_queue_work(S.loop, (uv_handle_t *)&c->tcp, &j->work, work_cb_hak, after_work_hak) == 0)
+    if (hak_uv_queue_work(S.loop, (uv_handle_t *)&c->tcp, &j->work, work_cb_hak,
+                          after_work_hak) == 0)
       return true;
   } else {
     j->plain.data = j;

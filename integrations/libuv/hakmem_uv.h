@@ -7,9 +7,9 @@
 **
 ** Thread rules (the "loop thread" is the thread that runs uv_run on the loop):
 **  - hak_uv_loop_bind, hak_uv_loop_unbind, hak_uv_conn_heap, hak_uv_handle_heap, hak_uv_close,
-**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_alloc_cb_shared, hak_uv_queue_work, hak_uv_pool_set_max,
-**    hak_uv_is_internal and hak_uv_loop_stats run on the loop thread only, like the libuv calls
-**    they sit beside.
+**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_alloc_cb_shared, hak_uv_queue_work,
+**    hak_uv_pool_set_max, hak_uv_is_internal and hak_uv_loop_stats run on the loop thread only,
+**    like the libuv calls they sit beside.
 **  - hak_uv_loop_heap may be called from any thread.
 **  - Blocks of the loop's heap and of connection heaps may be freed (hak_free) on any thread.
 **    A free is *remote* when the freeing thread is not the one whose cache allocated the block.
