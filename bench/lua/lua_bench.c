@@ -6,7 +6,8 @@
 ** Each run is a fresh child process (one binary per allocator: mimalloc linked in replaces
 ** malloc process-wide), so its peak RSS (wait4's ru_maxrss) is its own. Rounds interleave the
 ** allocators, rotating their order; the report gives medians and ratios from this one run.
-** Every allocator must print the same checksum for a workload, or the run fails.
+** Every allocator must print the same checksum for a workload, or the run fails. Besides the
+** five scripts: two of them on two threads at once (a state each), and 10k short states.
 */
 #include <errno.h>
 #include <stdio.h>
@@ -18,13 +19,28 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ALLOCS = 3, MAX_WORKLOADS = 8, MAX_ROUNDS = 64 };
+enum { ALLOCS = 3, MAX_ROUNDS = 64 };
 
 static const char *const alloc_names[ALLOCS] = {"hakmem", "glibc", "mimalloc"};
 static const char *const alloc_bins[ALLOCS] = {"lua_bench_hak", "lua_bench_glibc",
                                                "lua_bench_mimalloc"};
-static const char *const workloads[] = {"binary_trees", "strings", "table_churn", "json",
-                                        "closures_coroutines"};
+/* A run: a script in one state, the same script in a state per thread on THREADS threads at
+** once, or STATES short states in turn (no script). */
+typedef struct {
+  const char *name, *script;
+  const char *threads, *states;
+} workload_t;
+
+static const workload_t workloads[] = {
+    {"binary_trees", "binary_trees", NULL, NULL},
+    {"strings", "strings", NULL, NULL},
+    {"table_churn", "table_churn", NULL, NULL},
+    {"json", "json", NULL, NULL},
+    {"closures_coroutines", "closures_coroutines", NULL, NULL},
+    {"binary_trees_2_threads", "binary_trees", "2", NULL},
+    {"table_churn_2_threads", "table_churn", "2", NULL},
+    {"10k_short_states", NULL, NULL, "10000"},
+};
 #define NWORK (sizeof workloads / sizeof *workloads)
 
 typedef struct {
@@ -54,7 +70,8 @@ static int run_child(int w, int a, const char *scale, double *ms, double *rss_mb
                      size_t sumlen) {
   char bin[4200], script[4200];
   snprintf(bin, sizeof bin, "%s/%s", dir, alloc_bins[a]);
-  snprintf(script, sizeof script, "%s/workloads/%s.lua", dir, workloads[w]);
+  const workload_t *wl = &workloads[w];
+  if (wl->script) snprintf(script, sizeof script, "%s/workloads/%s.lua", dir, wl->script);
   int fd[2];
   if (pipe(fd) != 0) return -1;
   fflush(NULL);
@@ -64,7 +81,9 @@ static int run_child(int w, int a, const char *scale, double *ms, double *rss_mb
     dup2(fd[1], 1);
     close(fd[0]);
     close(fd[1]);
-    execl(bin, bin, script, scale, (char *)NULL);
+    if (wl->states) execl(bin, bin, "--states", wl->states, (char *)NULL);
+    else if (wl->threads) execl(bin, bin, script, scale, wl->threads, (char *)NULL);
+    else execl(bin, bin, script, scale, (char *)NULL);
     fprintf(stderr, "lua_bench: cannot run %s: %s\n", bin, strerror(errno));
     _exit(127);
   }
@@ -78,7 +97,7 @@ static int run_child(int w, int a, const char *scale, double *ms, double *rss_mb
   int status;
   struct rusage ru;
   if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "lua_bench: %s %s failed:\n%s\n", alloc_names[a], workloads[w], out);
+    fprintf(stderr, "lua_bench: %s %s failed:\n%s\n", alloc_names[a], workloads[w].name, out);
     return -1;
   }
   char *ns = strstr(out, "ns ");
@@ -161,7 +180,7 @@ int main(int argc, char **argv) {
          "round), one process per run; medians.\n\n", scale, rounds);
   for (int r = 0; r < rounds; r++) {
     for (size_t w = 0; w < NWORK; w++) {
-      if (only != NULL && strcmp(only, workloads[w]) != 0) continue;
+      if (only != NULL && strcmp(only, workloads[w].name) != 0) continue;
       for (int k = 0; k < ALLOCS; k++) {
         int a = (k + r) % ALLOCS;
         series_t *s = &results[w][a];
@@ -170,7 +189,7 @@ int main(int argc, char **argv) {
           return 1;
         if (s->n == 0 && a == 0) snprintf(s->checksum, sizeof s->checksum, "%s", sum);
         if (strcmp(sum, results[w][0].checksum) != 0 && results[w][0].checksum[0] != '\0') {
-          fprintf(stderr, "lua_bench: %s on %s printed \"%s\", hakmem \"%s\"\n", workloads[w],
+          fprintf(stderr, "lua_bench: %s on %s printed \"%s\", hakmem \"%s\"\n", workloads[w].name,
                   alloc_names[a], sum, results[w][0].checksum);
           return 1;
         }
@@ -196,7 +215,7 @@ int main(int argc, char **argv) {
     double vs_glibc = t[1] / t[0], vs_mi = t[2] / t[0], rss = m[0] / best;
     misses += (vs_glibc < 1.2) + (vs_mi < 1.0) + (rss > 1.1);
     printf("| %s | %.1f | %.1f | %.1f | %.2fx%s | %.2fx%s | %.1f | %.1f | %.1f | %.2f%s |\n",
-           workloads[w], t[0], t[1], t[2], vs_glibc, vs_glibc < 1.2 ? " (miss)" : "", vs_mi,
+           workloads[w].name, t[0], t[1], t[2], vs_glibc, vs_glibc < 1.2 ? " (miss)" : "", vs_mi,
            vs_mi < 1.0 ? " (miss)" : "", m[0], m[1], m[2], rss, rss > 1.1 ? " (miss)" : "");
   }
   printf("\nRatios above 1 mean hakmem is faster. Targets: glibc/hakmem >= 1.2, "

@@ -48,6 +48,15 @@ typedef struct hak_heap_config_s {
   /* How long a freed large block's mapping stays committed for reuse by the heap's later large
   ** requests (see hak_heap_set_purge_delay); 0 = default (1000 ms), < 0 = unmapped at free. */
   int32_t purge_delay_ms;
+  /* false (default): every thread that allocates from the heap gets its own cache (slabs of
+  ** its own per size class). true: only the creating thread (the heap's home) does; every other
+  ** thread allocates from one guest cache shared under a lock, so a heap used now and then by
+  ** many threads (a connection heap and a threadpool) holds one set of slabs for all of them,
+  ** not one per thread. Frees of guest blocks are remote frees, drained by the next guest
+  ** allocation that refills, by hak_heap_drain and by hak_heap_collect (on any thread; no remote
+  ** notify is raised for them). After the home thread exits every thread is a guest. For heaps
+  ** whose other threads allocate rarely. */
+  bool shared_guests;
 } hak_heap_config_t;
 
 /*
@@ -162,7 +171,9 @@ void *hak_heap_user(const hak_heap_t *heap);
 ** remote frees (see hak_free) makes an owner's remote queue for this heap go from empty to
 ** non-empty (so notifications coalesce: one per owner until it drains). It runs on an arbitrary
 ** thread, possibly inside a hakmem call of that thread on another heap (a post happens there),
-** and must not free into this heap. NULL fn removes it; a call already
+** and must not free into this heap nor allocate as a guest of a shared_guests heap (it may run
+** with a guest lock held). Posts to a shared_guests heap's guest cache do not call it. NULL fn
+** removes it; a call already
 ** started on another thread may still be running when this returns. Used by event loops to
 ** drain on their own thread (see hakmem_uv.h).
 */

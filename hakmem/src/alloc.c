@@ -32,11 +32,14 @@ static HAK_NOINLINE void *large_alloc(hak_heap_t *h, size_t size, size_t align, 
   return hak__large_alloc(h, size, align, zero);
 }
 
+static void *guest_malloc(hak_heap_t *h, unsigned cls);
+
 static HAK_NOINLINE void *malloc_small_slow(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   if (HAK_UNLIKELY(h == NULL)) {
     errno = EINVAL;
     return NULL;
   }
+  if (!tc && h->home && h->home != HAK_THREAD_ID()) return guest_malloc(h, cls);
   if (!tc && !(tc = hak__tcache_attach(h))) return NULL;
   hak__base_t b = hak__tcache_refill(tc, cls);
   if (hak__base_is_null(b)) {
@@ -65,6 +68,20 @@ HAK_INLINE hak__block_t *pop_from(hak_heap_t *h, hak__slab_t *s) {
   HAK_OWNED_INC(s->allocs);
   hak__blk_hand_out(h, b, s->block_size);
   return b;
+}
+
+/* A thread other than the home of a shared_guests heap: the guest cache, under its lock. */
+static HAK_NOINLINE void *guest_malloc(hak_heap_t *h, unsigned cls) {
+  pthread_mutex_lock(&h->guest_lock);
+  hak__tcache_t *tc = hak__tcache_guest(h);
+  hak__base_t b = { tc ? pop_from(h, tc->cur[cls]) : NULL };
+  if (tc && hak__base_is_null(b)) b = hak__tcache_refill(tc, cls);
+  pthread_mutex_unlock(&h->guest_lock);
+  if (hak__base_is_null(b)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hak__base_to_user(b);
 }
 
 HAK_INLINE void *malloc_small(hak_heap_t *h, unsigned cls) {

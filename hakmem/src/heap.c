@@ -34,6 +34,7 @@ static hak_heap_t *live_heaps;
 
 static void fork_prepare(void) {
   hak__tc_lock_acquire();
+  for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_lock(&h->guest_lock);
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_lock(&h->lock);
   hak__ss_lock_all();
   hak__meta_lock_all();
@@ -43,6 +44,7 @@ static void fork_parent(void) {
   hak__meta_unlock_all();
   hak__ss_unlock_all();
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_unlock(&h->lock);
+  for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_unlock(&h->guest_lock);
   hak__tc_lock_release();
 }
 
@@ -51,6 +53,7 @@ static void fork_child(void) {
   hak__ss_reinit_child();
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) {
     hak__mutex_init(&h->lock);
+    hak__mutex_init(&h->guest_lock);
     hak__tcache_fork_child(h); /* the parent's other threads do not exist here */
     atomic_store_explicit(&h->notify_busy, 0, memory_order_relaxed); /* nor their posts */
     atomic_store_explicit(&h->settling, 0, memory_order_relaxed);    /* nor their exits */
@@ -89,6 +92,9 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   h->name[n] = 0;
   h->limit = cfg ? cfg->limit_bytes : 0;
   h->purge_delay_ms = cfg ? cfg->purge_delay_ms : 0;
+  h->home = cfg && cfg->shared_guests ? HAK_THREAD_ID() : 0;
+  h->guest = NULL;
+  hak__mutex_init(&h->guest_lock);
   h->id = atomic_fetch_add(&next_id, 1);
   h->secret[0] = hak__keyed_hash(process_secret, h->id, 1);
   h->secret[1] = hak__keyed_hash(process_secret, h->id, 2);
@@ -186,6 +192,7 @@ void hak_heap_destroy(hak_heap_t *h) {
   h->ss_count = 0;
   HAK_TRACK_HEAP_GONE(h);
   pthread_mutex_destroy(&h->lock);
+  pthread_mutex_destroy(&h->guest_lock);
   hak__meta_free(h);
 }
 
@@ -219,6 +226,19 @@ void hak_heap_reset(hak_heap_t *h) {
   hak__slab_decommit_free(h, false);
 }
 
+/* Drain the guest cache (and give its empty slabs back) if the heap has one. */
+static size_t guest_settle(hak_heap_t *h, bool release) {
+  size_t n = 0;
+  if (!h->home) return 0;
+  pthread_mutex_lock(&h->guest_lock);
+  if (h->guest) {
+    n = hak__tcache_drain(h->guest);
+    if (release) hak__tcache_release_empty(h->guest);
+  }
+  pthread_mutex_unlock(&h->guest_lock);
+  return n;
+}
+
 size_t hak_heap_drain(hak_heap_t *h) {
   if (!h) return 0;
   hak__rbatch_post_mine();
@@ -226,6 +246,7 @@ size_t hak_heap_drain(hak_heap_t *h) {
   size_t n = tc ? hak__tcache_drain(tc) : 0;
   if (atomic_load_explicit(&h->idle, memory_order_relaxed))
     n += hak__tcache_collect_idle(h); /* a peek without the lock: idle caches are rare */
+  n += guest_settle(h, false);
   hak__report_pending();
   return n;
 }
@@ -239,6 +260,7 @@ void hak_heap_collect(hak_heap_t *h, bool force) {
     hak__tcache_release_empty(tc);
   }
   hak__tcache_collect_idle(h);
+  guest_settle(h, true);
   /* Superslabs left with no assigned slab go back, except one kept for reuse. */
   hak__superslab_t *drop = NULL;
   pthread_mutex_lock(&h->lock);

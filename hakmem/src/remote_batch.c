@@ -36,9 +36,10 @@ static hak_heap_t *post_locked(hak__rbatch_t *r) {
   if (n == 0) return NULL;
   hak__tcache_t *owner = atomic_load_explicit(&r->owner, memory_order_relaxed);
   hak_heap_t *h = r->heap, *notify = NULL;
+  bool guest = owner->guest; /* read before the link: after it the owner may be gone */
   if (hak__remote_link(owner, r->first, r->last, n,
                        atomic_load_explicit(&r->bytes, memory_order_relaxed)) &&
-      hak__remote_has_notify(h)) {
+      !guest && hak__remote_has_notify(h)) {
     atomic_fetch_add_explicit(&h->notify_busy, 1, memory_order_relaxed);
     notify = h;
   }

@@ -155,6 +155,39 @@ void hak__tcache_exit_arm(void) {
   pthread_setspecific(exit_key, (void *)1);
 }
 
+/* A new cache of h with no slab, linked into h->tcaches; NULL if the meta pool is out. */
+static hak__tcache_t *cache_new(hak_heap_t *h, uintptr_t thread) {
+  hak__tcache_t *tc = hak__meta_alloc();
+  if (!tc) return NULL;
+  for (unsigned c = 0; c < HAK_CLASSES; c++) tc->cur[c] = &hak__slab_none;
+  for (int i = 0; i < HAK_DIRECT_N; i++) tc->direct[i] = &hak__slab_none;
+  tc->heap = h;
+  tc->thread = thread;
+  tc->forked = false;
+  tc->guest = false;
+  tc->rng = hak__keyed_hash(h->secret, (uintptr_t)tc, 0) | 1;
+  pthread_mutex_lock(&h->lock);
+  tc->heap_prev = NULL;
+  tc->heap_next = h->tcaches;
+  if (h->tcaches) h->tcaches->heap_prev = tc;
+  h->tcaches = tc;
+  pthread_mutex_unlock(&h->lock);
+  return tc;
+}
+
+hak__tcache_t *hak__tcache_guest(hak_heap_t *h) {
+  if (!h->guest) {
+    hak__tcache_t *tc = cache_new(h, 0);
+    if (!tc) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    tc->guest = true;
+    h->guest = tc;
+  }
+  return h->guest;
+}
+
 hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   hak__tcache_t *tc = hak__tcache_find(h);
   if (tc) return tc;
@@ -177,24 +210,12 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
   if (tc) {
     set_owner_tid(tc, me); /* adopted: its slabs and pending frees are ours now */
   } else {
-    tc = hak__meta_alloc();
+    tc = cache_new(h, me);
     if (!tc) {
       hak__tc_lock_release();
       errno = ENOMEM;
       return NULL;
     }
-    for (unsigned c = 0; c < HAK_CLASSES; c++) tc->cur[c] = &hak__slab_none;
-    for (int i = 0; i < HAK_DIRECT_N; i++) tc->direct[i] = &hak__slab_none;
-    tc->heap = h;
-    tc->thread = me;
-    tc->forked = false;
-    tc->rng = hak__keyed_hash(h->secret, (uintptr_t)tc, 0) | 1;
-    pthread_mutex_lock(&h->lock);
-    tc->heap_prev = NULL;
-    tc->heap_next = h->tcaches;
-    if (h->tcaches) h->tcaches->heap_prev = tc;
-    h->tcaches = tc;
-    pthread_mutex_unlock(&h->lock);
   }
   tc->thr_prev = NULL;
   tc->thr_next = tls_list;
@@ -428,6 +449,7 @@ static void heap_unlink(hak_heap_t *h, hak__tcache_t *tc) {
 void hak__tcache_free_all(hak_heap_t *h) {
   hak__tcache_t *tc = h->tcaches;
   h->tcaches = NULL;
+  h->guest = NULL;
   atomic_store_explicit(&h->idle, NULL, memory_order_relaxed);
   while (tc) {
     hak__tcache_t *next = tc->heap_next;

@@ -39,6 +39,15 @@ HAK_INLINE hak__tcache_t *hak__tcache_find(hak_heap_t *h) {
 /* Make sure this thread's exit handler runs (attach, and a thread's first remote batch). */
 void hak__tcache_exit_arm(void);
 
+/*
+** The guest cache of a heap made with shared_guests: every thread but the heap's home allocates
+** from it, under h->guest_lock (held by the caller; the holder is the cache's owner for pop,
+** refill, drain and release). It belongs to no thread (thread and its slabs' owner_tid are 0),
+** so every free into it is remote; posts to it call no notify hook (a guest drains at its
+** refill, hak_heap_drain and hak_heap_collect drain it too). Made on first use; NULL + ENOMEM.
+*/
+hak__tcache_t *hak__tcache_guest(hak_heap_t *h);
+
 /* Find, adopt an idle one, or create this thread's cache for h; NULL + ENOMEM. */
 hak__tcache_t *hak__tcache_attach(hak_heap_t *h);
 

@@ -180,6 +180,7 @@ struct hak__tcache_s {
   _Atomic uint64_t remote_drained_bytes;
   uint64_t rng;                         /* secure builds: carving order */
   bool forked; /* abandoned in a forked child: its thread may have stopped mid-update */
+  bool guest;  /* the heap's guest cache (heap.h): no thread, used under heap->guest_lock */
   _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote;
   _Atomic uint64_t remote_pushed;       /* remote frees ever pushed (relaxed add by pushers) */
   _Atomic uint64_t remote_pushed_bytes; /* their block sizes */
@@ -207,6 +208,12 @@ struct hak_heap_s {
   _Atomic uint32_t settling;
   /* hak_heap_set_user's word: any thread reads (acquire) and writes (release); reset clears it */
   _Atomic(void *) user;
+  /* hak_heap_config_t.shared_guests: the creating thread, the only one with a cache of its own
+  ** (0: every thread gets one). Other threads allocate from `guest` under `guest_lock`; `guest`
+  ** is made by the first of them (under guest_lock and the lock) and freed with the heap. */
+  uintptr_t home;
+  hak__tcache_t *guest;
+  pthread_mutex_t guest_lock;
 
   _Alignas(HAK_CACHELINE) pthread_mutex_t lock;
   hak__superslab_t *ss_list;

@@ -60,6 +60,11 @@ struct binding_s {
   size_t map_cap, map_len;
   conn_t *pool;
   size_t pool_len, pool_max;
+  /* most heaps attached at once in the current and the previous second of loop time (uv_now):
+  ** the pool keeps what the recent peak needs beyond the heaps attached now */
+  size_t peak_cur, peak_prev;
+  uint64_t peak_second;
+  char *read_buf;             /* hak_uv_alloc_cb_shared's, in the loop's heap, or NULL */
   size_t attached;
   uint64_t wakeups, drains, created, reused, resets;
   uv_thread_t drain_thread;
@@ -69,7 +74,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static binding_t *g_bindings;
 static _Thread_local binding_t *t_last; /* last binding this thread looked up */
 
-enum { POOL_MAX_DEFAULT = 16, MAP_MIN = 64 };
+enum { MAP_MIN = 64 };
 
 /* ** {======================================================================
 ** loop -> binding
@@ -257,7 +262,10 @@ int hak_uv_loop_bind(uv_loop_t *loop, hak_heap_t *heap) {
   b->map_cap = b->map_len = 0;
   b->pool = NULL;
   b->pool_len = 0;
-  b->pool_max = POOL_MAX_DEFAULT;
+  b->pool_max = SIZE_MAX;
+  b->peak_cur = b->peak_prev = 0;
+  b->peak_second = uv_now(loop) / 1000;
+  b->read_buf = NULL;
   b->attached = 0;
   b->wakeups = b->drains = b->created = b->reused = b->resets = 0;
   b->drain_thread = uv_thread_self();
@@ -312,6 +320,8 @@ int hak_uv_loop_unbind(uv_loop_t *loop) {
   free(b->map);
   b->map = NULL;
   b->map_cap = b->map_len = 0;
+  hak_free(b->read_buf);
+  b->read_buf = NULL;
   /* A uv_walk that closed every handle may have closed ours already: libuv forbids a second
   ** uv_close, and that close's callback is not ours, so the record can never be reused. */
   uv_handle_t *internal[2] = {(uv_handle_t *)&b->async, (uv_handle_t *)&b->prepare};
@@ -337,6 +347,24 @@ int hak_uv_loop_unbind(uv_loop_t *loop) {
 ** per-connection heaps
 ** ======================================================================= */
 
+/* Start a new window when the loop's second has moved on; an idle second forgets its peak. */
+static void peak_roll(binding_t *b) {
+  uv_loop_t *loop = atomic_load_explicit(&b->loop, memory_order_relaxed);
+  uint64_t s = uv_now(loop) / 1000;
+  if (s == b->peak_second) return;
+  b->peak_prev = s == b->peak_second + 1 ? b->peak_cur : 0;
+  b->peak_cur = b->attached;
+  b->peak_second = s;
+}
+
+/* Idle heaps worth keeping: what the recent peak of attached heaps needs beyond those attached
+** now, within the user's cap. */
+static size_t pool_want(binding_t *b) {
+  size_t peak = b->peak_cur > b->peak_prev ? b->peak_cur : b->peak_prev;
+  size_t want = peak > b->attached ? peak - b->attached : 0;
+  return want < b->pool_max ? want : b->pool_max;
+}
+
 static conn_t *conn_take(binding_t *b) {
   conn_t *c = b->pool;
   if (c) {
@@ -344,7 +372,7 @@ static conn_t *conn_take(binding_t *b) {
     b->pool_len--;
     b->reused++;
   } else {
-    hak_heap_config_t cfg = {.name = "uv-conn"};
+    hak_heap_config_t cfg = {.name = "uv-conn", .shared_guests = true};
     c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->heap = hak_heap_create(&cfg);
@@ -365,16 +393,27 @@ static conn_t *conn_take(binding_t *b) {
 
 /* The connection is over and no work uses its heap any more. */
 static void conn_recycle(binding_t *b, conn_t *c) {
+  size_t want;
+  peak_roll(b);
   b->attached--;
   b->resets++;
+  want = pool_want(b);
   /* The heap may sit on the pending stack; take it off before it can be destroyed. */
   if (atomic_load(&c->queued)) drain(b);
   hak_heap_reset(c->heap);
-  if (b->pool_len < b->pool_max) {
+  if (b->pool_len < want) {
     c->next_idle = b->pool;
     b->pool = c;
     b->pool_len++;
-  } else {
+    return;
+  }
+  conn_destroy(c);
+  /* The peak fell: one more idle heap goes with each close until the pool fits it. */
+  if (b->pool_len > want) {
+    c = b->pool;
+    if (atomic_load(&c->queued)) drain(b);
+    b->pool = c->next_idle;
+    b->pool_len--;
     conn_destroy(c);
   }
 }
@@ -396,7 +435,9 @@ hak_heap_t *hak_uv_conn_heap(uv_handle_t *handle) {
   c = conn_take(b);
   if (!c) return NULL;
   c->handle = handle;
+  peak_roll(b);
   b->attached++;
+  if (b->attached > b->peak_cur) b->peak_cur = b->attached;
   if (map_put(b, c) != 0) {
     c->handle = NULL;
     conn_recycle(b, c);
@@ -466,6 +507,14 @@ void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
     p = hak_heap_malloc(heap, suggested);
   }
   *buf = uv_buf_init(p, p ? (unsigned)suggested : 0);
+}
+
+void hak_uv_alloc_cb_shared(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  binding_t *b = binding_of(handle->loop);
+  (void)suggested;
+  if (b && !b->read_buf) b->read_buf = hak_heap_malloc(b->root.heap, HAK_UV_READ_SHARED);
+  if (b && b->read_buf) *buf = uv_buf_init(b->read_buf, HAK_UV_READ_SHARED);
+  else *buf = uv_buf_init(NULL, 0);
 }
 
 /* }====================================================================== */

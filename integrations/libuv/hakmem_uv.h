@@ -7,17 +7,20 @@
 **
 ** Thread rules (the "loop thread" is the thread that runs uv_run on the loop):
 **  - hak_uv_loop_bind, hak_uv_loop_unbind, hak_uv_conn_heap, hak_uv_handle_heap, hak_uv_close,
-**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_queue_work, hak_uv_pool_set_max,
-**    hak_uv_is_internal and hak_uv_loop_stats run on the loop thread only, like the libuv calls
-**    they sit beside.
+**    hak_uv_conn_release, hak_uv_alloc_cb, hak_uv_alloc_cb_shared, hak_uv_queue_work,
+**    hak_uv_pool_set_max, hak_uv_is_internal and hak_uv_loop_stats run on the loop thread only,
+**    like the libuv calls they sit beside.
 **  - hak_uv_loop_heap may be called from any thread.
 **  - Blocks of the loop's heap and of connection heaps may be freed (hak_free) on any thread.
-**    A free is *remote* when the freeing thread has no cache for that heap, i.e. it has never
-**    allocated from it (or the heap was reset since). Remote frees go through the heap's
-**    lock-free queue; the first one into an empty queue wakes the loop (uv_async_send, which
-**    coalesces) and the loop thread drains the queue with hak_heap_drain. A thread that also
-**    allocates from the heap frees into its own cache instead: that is allowed and needs no
-**    drain.
+**    A free is *remote* when the freeing thread is not the one whose cache allocated the block.
+**    Remote frees go through the owner's lock-free queue; the first one into an empty queue of
+**    the loop thread's cache wakes the loop (uv_async_send, which coalesces) and the loop thread
+**    drains the queue with hak_heap_drain.
+**  - Connection heaps are made with shared_guests (hakmem.h): the loop thread, which creates
+**    them, is their home; any other thread (a threadpool worker) allocating from one is a guest
+**    and takes blocks from the heap's one guest cache under a lock, not slabs of its own. Every
+**    free of a guest block is remote; guests drain them at their refill, and the loop's drain
+**    of the heap takes them too.
 **  - A connection heap is reset when its handle has closed *and* every work request queued on
 **    it with hak_uv_queue_work has finished. Blocks of it still held by anyone else at that point
 **    are gone: hand results back to the loop thread before closing.
@@ -90,6 +93,18 @@ hak_heap_t *hak_uv_loop_heap(const uv_loop_t *loop);
 #define HAK_UV_READ_MAX 16384
 void hak_uv_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 
+/*
+** An alloc_cb that reads into the loop's one shared buffer of HAK_UV_READ_SHARED bytes (made in
+** the loop's heap at the first call, freed by hak_uv_loop_unbind), as Node does: no block per
+** read and no read buffer in any connection heap. libuv runs each alloc_cb, read and read
+** callback in turn on the loop thread, so the buffer is the read callback's until it returns:
+** copy out what must be kept (a partial request) and never free buf->base. Unbound loop or no
+** memory: {NULL, 0} (UV_ENOBUFS). Streams and UDP (a datagram up to 64 KiB fits; with
+** UV_UDP_RECVMMSG the buffer is split as usual and still must not be freed).
+*/
+#define HAK_UV_READ_SHARED 65536
+void hak_uv_alloc_cb_shared(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
 /* ---- per-connection heaps ----
 **
 ** The common case is three lines:
@@ -128,7 +143,15 @@ void hak_uv_close(uv_handle_t *handle, uv_close_cb close_cb);
 */
 int hak_uv_conn_release(uv_handle_t *handle);
 
-/* Keep at most max_idle reset heaps in the loop's pool (default 16); extra ones are destroyed. */
+/*
+** The pool sizes itself: a closed connection's heap is kept (reset) while the idle heaps number
+** less than the most heaps attached at once in the current or the previous second of loop time
+** (uv_now) minus those attached now, so churn at a steady number of concurrent connections
+** reuses heaps and creates none; when that peak falls, each close destroys its heap and one
+** idle heap more until the pool fits. hak_uv_pool_set_max caps the idle heaps at max_idle
+** (default: no cap; 0 disables the pool); extra ones are destroyed at once. UV_EINVAL if the
+** loop is not bound.
+*/
 int hak_uv_pool_set_max(uv_loop_t *loop, size_t max_idle);
 
 /* ---- worker handoff ----
@@ -139,8 +162,10 @@ int hak_uv_pool_set_max(uv_loop_t *loop, size_t max_idle);
 **  - loop to worker: blocks allocated on the loop thread may be freed by the worker; as long as
 **    the worker has not allocated from that heap they are remote frees, drained on the loop;
 **  - worker to loop: the work callback may allocate from req->heap and leave the result in the
-**    request; the after-work callback (loop thread) consumes and frees it. The worker thread then
-**    holds a cache for that heap: its later frees of the heap's blocks are local to it.
+**    request; the after-work callback (loop thread) consumes and frees it. In a connection heap
+**    the worker is a guest (above): its blocks come from the shared guest cache, and every free
+**    of them, its own included, is remote. In the loop's heap the worker gets a cache of its own
+**    and its later frees of the blocks it allocated are local to it.
 ** After the work callback returns, the worker posts its pending remote frees
 ** (hak_thread_post_remote), so the loop's drain sees them without waiting for the worker's next
 ** batch. Inside the callbacks, hak_uv_work_of(uv_req) gives the hak_uv_work_t back.

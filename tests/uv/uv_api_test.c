@@ -127,6 +127,36 @@ Test(uv_api, alloc_cb_uses_the_connection_heap_else_the_loops) {
   uv_run(&loop, UV_RUN_DEFAULT);
 }
 
+Test(uv_api, shared_alloc_cb_gives_every_handle_the_loops_one_buffer) {
+  uv_idle_t a, b;
+  uv_buf_t ba, bb, none;
+  hak_heap_stats_t st;
+  uv_idle_init(&loop, &a);
+  hak_uv_alloc_cb_shared((uv_handle_t *)&a, 65536, &none);
+  cr_expect_null(none.base); /* loop not bound */
+  cr_expect_eq(none.len, 0);
+  cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
+  uv_idle_init(&loop, &b);
+  hak_heap_t *conn = hak_uv_conn_heap((uv_handle_t *)&a);
+  hak_uv_alloc_cb_shared((uv_handle_t *)&a, 65536, &ba);
+  hak_uv_alloc_cb_shared((uv_handle_t *)&b, 100, &bb);
+  cr_expect_eq(ba.base, bb.base);
+  cr_expect_eq(ba.len, HAK_UV_READ_SHARED);
+  cr_expect_eq(bb.len, HAK_UV_READ_SHARED);
+  cr_expect_eq(hak_heap_of(ba.base), heap);
+  hak_heap_get_stats(conn, &st);
+  cr_expect_eq(st.held_bytes, 0); /* nothing in the connection heap */
+  hak_heap_get_stats(heap, &st);
+  cr_expect_eq(st.live_blocks, 1);
+  cr_expect_eq(st.live_bytes, HAK_UV_READ_SHARED);
+  hak_uv_close((uv_handle_t *)&a, NULL);
+  hak_uv_close((uv_handle_t *)&b, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(hak_uv_loop_unbind(&loop), 0);
+  hak_heap_get_stats(heap, &st);
+  cr_expect_eq(st.live_blocks, 0); /* unbind freed it */
+}
+
 Test(uv_api, unbind_with_an_attached_connection_heap_returns_ebusy) {
   uv_idle_t a;
   cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
@@ -203,6 +233,49 @@ Test(uv_api, many_handles_get_distinct_heaps_and_the_pool_is_capped) {
   cr_expect_eq(us.conn_heaps_attached, 0);
   cr_expect_eq(us.conn_heaps_reset, N);
   cr_expect_eq(us.pool_idle, 8);
+}
+
+/* Ten waves of 50 connections opened and closed: the pool keeps what the peak needs, so only
+** the first wave creates heaps. */
+Test(uv_api, churn_at_50_connections_creates_50_heaps_and_reuses_them) {
+  enum { N = 50, WAVES = 10 };
+  static uv_idle_t h[N];
+  hak_uv_stats_t us;
+  cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
+  for (int w = 0; w < WAVES; w++) {
+    for (int i = 0; i < N; i++) {
+      uv_idle_init(&loop, &h[i]);
+      cr_assert_not_null(hak_uv_conn_heap((uv_handle_t *)&h[i]));
+    }
+    for (int i = 0; i < N; i++) hak_uv_close((uv_handle_t *)&h[i], NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
+    cr_expect_eq(us.pool_idle, N);
+  }
+  cr_expect_eq(us.conn_heaps_created, N);
+  cr_expect_eq(us.conn_heaps_reused, N * (WAVES - 1));
+  cr_expect_eq(us.conn_heaps_reset, N * WAVES);
+}
+
+Test(uv_api, pool_cap_destroys_idle_heaps_beyond_it) {
+  enum { N = 20 };
+  static uv_idle_t h[N];
+  hak_uv_stats_t us;
+  cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
+  for (int i = 0; i < N; i++) {
+    uv_idle_init(&loop, &h[i]);
+    cr_assert_not_null(hak_uv_conn_heap((uv_handle_t *)&h[i]));
+  }
+  for (int i = 0; i < N; i++) hak_uv_close((uv_handle_t *)&h[i], NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
+  cr_expect_eq(us.pool_idle, N);
+  cr_expect_eq(hak_uv_pool_set_max(&loop, 5), 0);
+  cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
+  cr_expect_eq(us.pool_idle, 5);
+  cr_expect_eq(hak_uv_pool_set_max(&loop, 0), 0);
+  cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
+  cr_expect_eq(us.pool_idle, 0);
 }
 
 /*

@@ -1,0 +1,163 @@
+/*
+** hak_heap_config_t.shared_guests (plain program so it runs under TSan). The creating thread is
+** the heap's home; four guest threads allocating at once share one guest cache: the heap holds
+** one set of slabs for all of them (exactly the slabs their blocks need), where a default heap
+** holds one per thread. Frees of guest blocks are remote frees: counted exactly, no notify
+** hook call, drained by hak_heap_drain on any thread and reused by the next guest. Reset and
+** destroy with a guest cache. Prints "N passed, N failed".
+*/
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test_util.h"
+
+enum { GUESTS = 4, N = 100, SLAB = 65536 };
+
+static hak_heap_t *heap;
+static pthread_barrier_t start;
+static void *blocks[GUESTS][2 * N];
+static int failures[GUESTS];
+static _Atomic int notified;
+static int passed, failed;
+
+static void check(bool ok, const char *what) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    printf("FAIL %s\n", what);
+  }
+}
+
+static void on_notify(hak_heap_t *h, void *arg) {
+  (void)h;
+  (void)arg;
+  atomic_fetch_add(&notified, 1);
+}
+
+/* N blocks of 64 bytes and N of 256, interleaved, all threads at once. */
+static void *guest(void *arg) {
+  int t = (int)(intptr_t)arg;
+  pthread_barrier_wait(&start);
+  for (int i = 0; i < N; i++) {
+    blocks[t][2 * i] = hak_heap_malloc(heap, 64);
+    blocks[t][2 * i + 1] = hak_heap_malloc(heap, 256);
+    if (!blocks[t][2 * i] || !blocks[t][2 * i + 1] || hak_heap_of(blocks[t][2 * i]) != heap)
+      failures[t]++;
+  }
+  pthread_barrier_wait(&start); /* no thread exits before all have allocated */
+  return NULL;
+}
+
+/* Frees its own blocks, then allocates as many again: the guest cache's refill drains them. */
+static void *guest_churn(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int r = 0; r < 20; r++) {
+    for (int i = 0; i < 2 * N; i++) hak_free(blocks[t][i]);
+    hak_thread_post_remote();
+    for (int i = 0; i < 2 * N; i++)
+      if (!(blocks[t][i] = hak_heap_malloc(heap, i % 2 ? 256 : 64))) failures[t]++;
+  }
+  return NULL;
+}
+
+static void *free_home_blocks(void *arg) {
+  void **p = arg;
+  for (int i = 0; i < N; i++) hak_free(p[i]);
+  hak_thread_post_remote();
+  return NULL;
+}
+
+static void run(void *(*fn)(void *)) {
+  pthread_t th[GUESTS];
+  for (int t = 0; t < GUESTS; t++) pthread_create(&th[t], NULL, fn, (void *)(intptr_t)t);
+  for (int t = 0; t < GUESTS; t++) pthread_join(th[t], NULL);
+}
+
+static size_t held(void) {
+  hak_heap_stats_t st;
+  hak_heap_get_stats(heap, &st);
+  return st.held_bytes;
+}
+
+/* Slabs held after the home allocates one 64-byte block and the guests their 2N blocks each. */
+static size_t slabs_after_guests(bool shared) {
+  hak_heap_config_t cfg = {.name = "guests", .shared_guests = shared};
+  heap = hak_heap_create(&cfg);
+  void *mine = hak_heap_malloc(heap, 64);
+  pthread_barrier_init(&start, NULL, GUESTS);
+  run(guest);
+  pthread_barrier_destroy(&start);
+  size_t n = held() / SLAB;
+  for (int t = 0; t < GUESTS; t++)
+    for (int i = 0; i < 2 * N; i++) hak_free(blocks[t][i]);
+  hak_free(mine);
+  hak_heap_destroy(heap);
+  return n;
+}
+
+int main(void) {
+  /* 400 blocks of 64 B fit one slab, 400 of 256 B two: with the home's slab, 4. A default heap:
+  ** the home's slab and a 64 B and a 256 B slab per thread, 9. */
+  check(slabs_after_guests(true) == 4, "shared guests hold one set of slabs: 4");
+  check(slabs_after_guests(false) == 9, "a default heap holds slabs per thread: 9");
+
+  hak_heap_config_t cfg = {.name = "guests", .shared_guests = true};
+  heap = hak_heap_create(&cfg);
+  hak_heap_set_remote_notify(heap, on_notify, NULL);
+  void *mine[N];
+  for (int i = 0; i < N; i++) mine[i] = hak_heap_malloc(heap, 64);
+  pthread_barrier_init(&start, NULL, GUESTS);
+  run(guest);
+  int bad = 0;
+  for (int t = 0; t < GUESTS; t++) bad += failures[t];
+  check(bad == 0, "every guest allocation succeeded in the heap");
+
+  /* The home frees every guest block: remote frees, no notify, drained here. */
+  for (int t = 0; t < GUESTS; t++)
+    for (int i = 0; i < 2 * N; i++) hak_free(blocks[t][i]);
+  hak_heap_stats_t st;
+  hak_heap_get_stats(heap, &st);
+  check(st.remote_free_count == GUESTS * 2 * N, "frees of guest blocks are remote: 800");
+  check(st.live_blocks == N, "only the home's blocks are live");
+  check(atomic_load(&notified) == 0, "posts to the guest cache call no notify hook");
+  check(hak_heap_drain(heap) == GUESTS * 2 * N, "the home's drain takes the guest's 800");
+  check(held() == 3 * SLAB, "the drain gave back the emptied 256 B slab that was not current");
+
+  /* Guests allocate again (reusing the drained blocks), free and reallocate their own. */
+  run(guest);
+  check(held() == 4 * SLAB, "the guests allocate again: the same 4 slabs");
+  run(guest_churn);
+  bad = 0;
+  for (int t = 0; t < GUESTS; t++) bad += failures[t];
+  check(bad == 0, "guest churn: every allocation succeeded");
+  check(held() == 4 * SLAB, "guest churn: still 4 slabs");
+
+  /* A guest's frees of the home's blocks are ordinary remote frees: the hook fires once. */
+  hak_heap_stats_t st0;
+  hak_heap_get_stats(heap, &st0);
+  atomic_store(&notified, 0);
+  pthread_t th;
+  pthread_create(&th, NULL, free_home_blocks, mine);
+  pthread_join(th, NULL);
+  hak_heap_get_stats(heap, &st);
+  check(st.remote_free_count - st0.remote_free_count == N, "a guest's frees of home blocks: 100");
+  check(atomic_load(&notified) == 1, "and the hook fired once");
+
+  /* Reset forgets the guest cache's slabs; guests allocate from it again afterwards. */
+  hak_heap_reset(heap);
+  hak_heap_get_stats(heap, &st);
+  check(st.live_blocks == 0 && st.held_bytes == 0, "reset: nothing live, nothing held");
+  run(guest);
+  hak_heap_get_stats(heap, &st);
+  check(st.live_blocks == GUESTS * 2 * N, "after reset the guests allocate: 800 live");
+  check(st.held_bytes == 3 * SLAB, "in one set of slabs: 3");
+  pthread_barrier_destroy(&start);
+  hak_heap_destroy(heap); /* guest blocks still live: they go with the heap */
+
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
