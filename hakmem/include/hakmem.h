@@ -231,8 +231,8 @@ bool hak_owns(const void *p);
 /*
 ** The usable size a block requested with n bytes gets (as mimalloc's mi_good_size, jemalloc's
 ** nallocx): the size class for n <= 1 MiB, where hak_usable_size(hak_heap_malloc(h, n)) is
-** exactly this; above, the size of a fresh mapping (n rounded up to 64 KiB), and a block that
-** reuses a cached mapping may be up to twice as big. Never less
+** exactly this; above, the size of a fresh mapping (n rounded up to 64 KiB), and a block cut
+** from a cached mapping may be up to 1 MiB - 64 KiB bigger (a smaller rest stays with it). Never less
 ** than n; hak_good_size(hak_good_size(n)) == hak_good_size(n). 0 when n can never be allocated.
 */
 size_t hak_good_size(size_t n);
