@@ -13,7 +13,7 @@ repo=$PWD
 # ---- what it needs (Debian packages), installed when missing and we are root ----
 missing=()
 for p in cmake pkg-config gcc liblua5.4-dev libuv1-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
@@ -58,7 +58,7 @@ echo "hakmem $version installed into $prefix"
 versioned() { # versioned NAME: libNAME.so.X.Y.Z with SONAME libNAME.so.X, and both symlinks
   local so=$lib/lib$1.so.$version
   [ -f "$so" ] && [ -L "$lib/lib$1.so.$major" ] && [ -L "$lib/lib$1.so" ] &&
-    readelf -d "$so" | grep -q "(SONAME) *Library soname: \[lib$1.so.$major\]"
+    readelf -d "$so" | grep "(SONAME) *Library soname: \[lib$1.so.$major\]" >/dev/null
 }
 for name in hakmem hakmem_lua hakmem_uv; do
   check "lib/lib$name.so.$version, SONAME lib$name.so.$major, symlinks" versioned "$name"
@@ -90,7 +90,9 @@ cp examples/quickstart.c examples/lua_embed.c examples/uv_server.c examples/lua/
   tests/packaging/dlopen_many.c "$app/"
 export PKG_CONFIG_PATH=$lib/pkgconfig
 export LD_LIBRARY_PATH=$lib
-uses_installed() { ldd "$1" | grep -q "libhakmem.so.$major => $lib/libhakmem.so.$major"; }
+# grep reads all its input: with pipefail, grep -q's early exit would fail the pipeline whenever
+# the writer was still writing (SIGPIPE), a failure seen once in CI.
+uses_installed() { ldd "$1" | grep "libhakmem.so.$major => $lib/libhakmem.so.$major" >/dev/null; }
 quickstart_ok() { # quickstart_ok PROGRAM: runs the quickstart and checks its deterministic lines
   local out
   out=$("$1") || return 1
@@ -160,7 +162,7 @@ check "sort -n under LD_PRELOAD=libhakmem_override.so: hakmem active, output sor
 # Unset GLIBC_TUNABLES: the static TLS space glibc reserves is what this measures.
 # shellcheck disable=SC2046
 cc -std=c11 -O2 -o "$app/dlopen_many" "$app/dlopen_many.c" $(pkg-config --cflags hakmem) -ldl
-dlopen_ok() { env -u GLIBC_TUNABLES "$app/dlopen_many" "$1" | grep -q "namespaces ok$"; }
+dlopen_ok() { env -u GLIBC_TUNABLES "$app/dlopen_many" "$1" | grep "namespaces ok$" >/dev/null; }
 check "dlopen_many: installed libhakmem.so (HAKMEM_DLOPEN_TLS=ON) in 8 namespaces" \
   dlopen_ok "$lib/libhakmem.so.$major"
 check "installed libhakmem.so has no STATIC_TLS flag" \

@@ -181,6 +181,43 @@ static void drop(hak_heap_t *h, hak__large_t *l, after_t *a) {
   a->unmap = l;
 }
 
+/* *r joins the heap's spare records if it keeps fewer than HAK_LARGE_SPARES (*r NULL then).
+** heap->lock held. */
+static void spare_put(hak_heap_t *h, hak__large_t **r) {
+  if (*r && h->large_spares < HAK_LARGE_SPARES) {
+    (*r)->link[HAK_LL_MAIN].next = h->large_spare;
+    h->large_spare = *r;
+    h->large_spares++;
+    *r = NULL;
+  }
+}
+
+/* Each record of a list (link[MAIN].next) kept as a spare while there is room; the rest. */
+static hak__large_t *spares_put(hak_heap_t *h, hak__large_t *l) {
+  while (l && h->large_spares < HAK_LARGE_SPARES) {
+    hak__large_t *n = l->link[HAK_LL_MAIN].next;
+    spare_put(h, &l);
+    l = n;
+  }
+  return l;
+}
+
+static void recs_free(hak__large_t *l) {
+  for (hak__large_t *n; l; l = n) {
+    n = l->link[HAK_LL_MAIN].next;
+    hak__meta_rec_free(l);
+  }
+}
+
+/* A record for a split's rest: a spare, else the meta pool's (its lock is a leaf). */
+static hak__large_t *spare_take(hak_heap_t *h) {
+  hak__large_t *r = h->large_spare;
+  if (!r) return hak__meta_rec_alloc();
+  h->large_spare = r->link[HAK_LL_MAIN].next;
+  h->large_spares--;
+  return r;
+}
+
 /* Each of a list of records off every list (chained through link[MAIN].next): dropped. */
 static void drop_all(hak_heap_t *h, hak__large_t *l, after_t *a) {
   for (hak__large_t *n; l; l = n) {
@@ -282,8 +319,9 @@ static hak__large_t *cache_claim(hak_heap_t *h, hak__large_t *l, after_t *a) {
 /* A cached mapping of exactly size bytes whose start is aligned to align, or NULL: the head of
 ** the smallest one big enough (constant time: its own bin's head, else the first non-empty bin
 ** above). The rest of a bigger one stays cached under a record of its own, with the mapping's
-** age: a split costs no system call, and no committed page is lost. (The meta pool's lock nests
-** inside heap->lock, the fork handlers' order; it maps a chunk once per 256 KiB of records.) */
+** age: a split costs no system call and no committed page. The rest's record is one the heap
+** kept (spare_take); only when it has none does the meta pool's lock nest inside heap->lock (the
+** fork handlers' order). */
 static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_t *a) {
   size_t g = size / GRAN;
   if (g > HAK_LARGE_CACHE_GRANS || !h->large_bin_mask) return NULL;
@@ -297,7 +335,7 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
   if (hak__large_base(l) & (align - 1)) return NULL;
   /* A rest too small to serve a large request alone (or to be moved) stays with the block. */
   hak__large_t *r = l->usable - size >= HAK_LARGE_MOVE_MIN && hak__large_sound(l)
-                        ? hak__meta_rec_alloc()
+                        ? spare_take(h)
                         : NULL;
   if (r) {
     /* r takes l's place on the age list (unlinked with l's checks below). */
@@ -314,7 +352,8 @@ static hak__large_t *cache_take(hak_heap_t *h, size_t size, size_t align, after_
     r->link[HAK_LL_AGE].prev = l;
     r->link[HAK_LL_AGE].next = n;
     if (!cache_claim(h, l, a)) {
-      hak__meta_rec_free(r);
+      spare_put(h, &r);
+      if (r) hak__meta_rec_free(r);
       return NULL;
     }
     if (n) n->link[HAK_LL_AGE].prev = r;
@@ -376,7 +415,7 @@ static void finish(after_t *a, uintptr_t tomb, const char *op) {
 static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size,
                               hak__large_cuts_t *cuts);
 static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
-                          hak__large_cuts_t *cuts);
+                          hak__large_cuts_t *cuts, hak__large_t **keep);
 
 /* The biggest cached mapping of a bin below size's (so smaller than size), taken off the cache;
 ** NULL if none, or if it is smaller than HAK_LARGE_MOVE_MIN: moving pages costs a system call
@@ -483,9 +522,11 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
     size_t old = g->usable;
     hak__large_cuts_t cuts = g->cuts;
     uintptr_t q = grow_mapping(g, hak__large_base(g), old, need, &cuts);
-    size_t moved = q ? move_donors(q, old, need, donors, &cuts) : 0;
+    hak__large_t *keep = NULL;
+    size_t moved = q ? move_donors(q, old, need, donors, &cuts, &keep) : 0;
     after_t a2 = {0};
     pthread_mutex_lock(&h->lock);
+    keep = spares_put(h, keep);
     if (q) {
       h->held -= old + moved; /* held twice: as cached, and in the reservation for need */
       g->base_enc = q ^ hak__large_key;
@@ -499,6 +540,7 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
       drop_all(h, donors, &a2);
     }
     pthread_mutex_unlock(&h->lock);
+    recs_free(keep);
     finish(&a2, HAK_REG_DEAD_LARGE, "hak_malloc");
     if (l) {
       void *p = (void *)q;
@@ -603,10 +645,16 @@ void hak__large_release_heap(hak_heap_t *h, bool destroy) {
     if (destroy) drop(h, l, &a);
     else cache_put(h, l, &a);
   }
-  if (destroy)
+  hak__large_t *spare = NULL;
+  if (destroy) {
     while (evict_oldest(h, &a)) {
     }
+    spare = h->large_spare;
+    h->large_spare = NULL;
+    h->large_spares = 0;
+  }
   pthread_mutex_unlock(&h->lock);
+  recs_free(spare);
   /* A later free into a destroyed heap's mapping says so (the superslab tombstone's message). */
   finish(&a, destroy ? HAK_REG_DEAD_SS : HAK_REG_DEAD_LARGE,
          destroy ? "hak_heap_destroy" : "hak_heap_reset");
@@ -694,7 +742,7 @@ static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t s
 ** move is unmapped instead (the range keeps its fresh pages). The caller's reservation already
 ** covers the range; donors were held as cached. */
 static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
-                          hak__large_cuts_t *cuts) {
+                          hak__large_cuts_t *cuts, hak__large_t **keep) {
   size_t start = off;
   while (d) {
     hak__large_t *n = d->link[HAK_LL_MAIN].next;
@@ -708,7 +756,8 @@ static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
     else
       hak__os_unmap((void *)src, len);
     cuts_release(d);
-    hak__meta_rec_free(d);
+    d->link[HAK_LL_MAIN].next = *keep; /* spare records for the heap's splits */
+    *keep = d;
     off += len;
     d = n;
   }
@@ -765,9 +814,11 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
   finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!ok) return NULL;
   uintptr_t q = grow_mapping(l, p, old, need, &cuts);
-  size_t moved = q ? move_donors(q, old, need, donors, &cuts) : 0;
+  hak__large_t *keep = NULL;
+  size_t moved = q ? move_donors(q, old, need, donors, &cuts, &keep) : 0;
   after_t a2 = {0};
   pthread_mutex_lock(&h->lock);
+  keep = spares_put(h, keep);
   if (q) {
     l->base_enc = q ^ hak__large_key;
     l->usable = need;
@@ -780,6 +831,7 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
     drop_all(h, donors, &a2);
   }
   pthread_mutex_unlock(&h->lock);
+  recs_free(keep);
   finish(&a2, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!q) return NULL;
   HAK_TRACK_MOVE(h, (void *)p, (void *)q, need);

@@ -17,6 +17,7 @@
 #define HAK_LARGE_CACHE_BYTES ((size_t)64 << 20)  /* least cap of a heap's cache; biggest cached */
 #define HAK_LARGE_DONORS 8                        /* cached mappings moved into one growth */
 #define HAK_LARGE_MOVE_MIN ((size_t)1 << 20)      /* smallest cached mapping moved or grown */
+#define HAK_LARGE_SPARES 8                         /* records a heap keeps for splits */
 #define HAK_LARGE_CUTS_TOTAL 16384                 /* kernel mappings moves may add, per process */
 
 /* The key of base_enc (bit 63 set: never a valid pointer), fixed before the first record. */

@@ -224,6 +224,10 @@ struct hak_heap_s {
   uint64_t large_bin_mask;
   hak__large_t *large_oldest, *large_newest;
   size_t large_cached_bytes;
+  /* records for the rests of splits (chained through link[MAIN].next, at most
+  ** HAK_LARGE_SPARES): moved donors' records, refilled beside system calls */
+  hak__large_t *large_spare;
+  uint32_t large_spares;
   int32_t purge_delay_ms;      /* as configured: 0 = default, < 0 = no cache */
   hak__tcache_t *tcaches;      /* every cache of the heap, owned or idle */
   /* abandoned caches, adopted by the next attaching thread; written under the lock with

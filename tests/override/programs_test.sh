@@ -82,7 +82,7 @@ case "$1" in
         --dir "$tmp" --loglevel warning >"$tmp/redis-$1.log" 2>&1 &
       redis_pids="${redis_pids:-} $!"
       for _ in $(seq 1 200); do # readiness poll of an external server, bounded to ~10 s
-        redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
+        redis-cli -p "$1" ping 2>/dev/null | grep PONG >/dev/null && return 0
         sleep 0.05
       done
       echo "FAIL: redis-server on port $1 did not start"; cat "$tmp/redis-$1.log"; exit 1
@@ -102,7 +102,7 @@ case "$1" in
     echo "ok redis command script ($(wc -l <"$tmp/hak.out") identical replies)"
     redis-benchmark -h 127.0.0.1 -p "$p2" -n 20000 -c 20 -r 10000 -d 100 -t set,get,lpush,lpop,sadd,hset,mset -q --csv >"$tmp/bench.csv"
     echo "ok redis-benchmark under hakmem: $(tail -n +2 "$tmp/bench.csv" | cut -d, -f1,2 | tr '\n' ' ')"
-    redis-cli -p "$p2" info memory | grep -q used_memory: || { echo "FAIL: INFO memory"; exit 1; }
+    redis-cli -p "$p2" info memory | grep used_memory: >/dev/null || { echo "FAIL: INFO memory"; exit 1; }
     redis-cli -p "$p2" shutdown nosave >/dev/null 2>&1 || true
     redis-cli -p "$p1" shutdown nosave >/dev/null 2>&1 || true
     wait
