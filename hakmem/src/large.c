@@ -87,6 +87,14 @@ static uint32_t cuts_room(void) {
   return t >= HAK_LARGE_CUTS_TOTAL ? 0 : (uint32_t)(HAK_LARGE_CUTS_TOTAL - t);
 }
 
+/* The cuts donors may bring to a growth of a mapping with n cuts: two are kept for where the
+** growth starts and where the fresh rest starts, and none beyond the process's room. */
+static uint32_t donor_budget(uint32_t n, uint32_t room) {
+  if (room < 2) return 0;
+  uint32_t b = HAK_LARGE_MAX_CUTS - 2 - n;
+  return b < room - 2 ? b : room - 2;
+}
+
 static size_t cuts_count(const hak__large_cuts_t *c) { return c->n; }
 
 static void cuts_set(hak__large_t *l, const hak__large_cuts_t *c) {
@@ -412,10 +420,9 @@ static void finish(after_t *a, uintptr_t tomb, const char *op) {
 
 /* ** {====================================================== allocation */
 
-static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size,
-                              hak__large_cuts_t *cuts);
-static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
-                          hak__large_cuts_t *cuts, hak__large_t **keep);
+static uintptr_t grow_assembled(hak_heap_t *h, hak__large_t *l, uintptr_t p, size_t old,
+                                size_t need, hak__large_t *donors, size_t *moved,
+                                hak__large_t **rest);
 
 /* The biggest cached mapping of a bin below size's (so smaller than size), taken off the cache;
 ** NULL if none, or if it is smaller than HAK_LARGE_MOVE_MIN: moving pages costs a system call
@@ -500,17 +507,15 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
     hak__heap_hold(h, need);
   }
   /* Nothing cached is big enough: grow the biggest smaller one (mremap, in place or moving its
-  ** pages), so its committed pages are reused and only the growth faults in. Its bytes are
-  ** held already: the fresh reservation above covers the growth and more. */
-  /* Room for two more cuts: where the growth starts, and where the fresh rest starts.
-  ** Past the process's budget of cuts, only a mapping that is one kernel mapping grows (and stays
-  ** one), alone. */
+  ** pages) and move other cached mappings' pages into the growth, so committed pages are reused
+  ** and only the rest faults in. Its bytes are held already: the fresh reservation above covers
+  ** the growth and more. Past the process's budget of cuts, only a mapping that is one kernel
+  ** mapping grows (and stays one), alone. */
   uint32_t room = cuts_room();
   hak__large_t *g = ok && !l && map_align == GRAN
                         ? cache_take_below(h, need, room >= 2 ? HAK_LARGE_MAX_CUTS - 2 : 0, &a)
                         : NULL;
-  uint32_t budget = g && room >= 2 ? HAK_LARGE_MAX_CUTS - 2 - g->cuts.n : 0;
-  if (budget > room - 2) budget = room - 2;
+  uint32_t budget = g ? donor_budget(g->cuts.n, room) : 0;
   hak__large_t *donors = g ? cache_take_donors(h, need - g->usable, &budget, &a) : NULL;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_malloc");
@@ -519,20 +524,12 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
     return NULL;
   }
   if (g) {
-    size_t old = g->usable;
-    hak__large_cuts_t cuts = g->cuts;
-    uintptr_t q = grow_mapping(g, hak__large_base(g), old, need, &cuts);
-    hak__large_t *keep = NULL;
-    size_t moved = q ? move_donors(q, old, need, donors, &cuts, &keep) : 0;
+    size_t old = g->usable, moved;
+    hak__large_t *rest;
     after_t a2 = {0};
-    pthread_mutex_lock(&h->lock);
-    keep = spares_put(h, keep);
+    uintptr_t q = grow_assembled(h, g, hak__large_base(g), old, need, donors, &moved, &rest);
     if (q) {
       h->held -= old + moved; /* held twice: as cached, and in the reservation for need */
-      g->base_enc = q ^ hak__large_key;
-      g->usable = need;
-      cuts_set(g, &cuts);
-      seal(g);
       go_live(h, g);
       l = g;
     } else {
@@ -540,7 +537,7 @@ void *hak__large_alloc(hak_heap_t *h, size_t size, size_t align, bool zero) {
       drop_all(h, donors, &a2);
     }
     pthread_mutex_unlock(&h->lock);
-    recs_free(keep);
+    recs_free(rest);
     finish(&a2, HAK_REG_DEAD_LARGE, "hak_malloc");
     if (l) {
       void *p = (void *)q;
@@ -704,8 +701,10 @@ int hak_heap_set_purge_delay(hak_heap_t *h, int32_t ms) {
 static uintptr_t grow_mapping(hak__large_t *l, uintptr_t p, size_t old, size_t size,
                               hak__large_cuts_t *cuts) {
   bool whole = cuts->n == 0;
-  if ((whole && hak__os_grow((void *)p, old, size) == 0) ||
-      hak__os_extend((void *)(p + old), size - old) == 0) {
+  /* For one kernel mapping mremap grows it when the range after it is free, which is all the
+  ** extension could find: no second system call. */
+  if (whole ? hak__os_grow((void *)p, old, size) == 0
+            : hak__os_extend((void *)(p + old), size - old) == 0) {
     if (hak__reg_set(p + old, size - old, entry_of(l)) == 0) {
       if (!whole) cuts_add(cuts, (uint32_t)(old / GRAN));
       return p;
@@ -765,6 +764,29 @@ static size_t move_donors(uintptr_t q, size_t off, size_t end, hak__large_t *d,
   return off - start;
 }
 
+/* Grow l's mapping at p from old to need bytes and move the donors' pages into the growth,
+** outside the lock; then take heap->lock (held on return): l gets the new range and its cuts, and
+** the donors' records become the heap's spares (those left over in *rest, for recs_free once the
+** lock is released). Returns the new address, or 0 with l unchanged and the donors not moved;
+** *moved is the donors' bytes now in the block. */
+static uintptr_t grow_assembled(hak_heap_t *h, hak__large_t *l, uintptr_t p, size_t old,
+                                size_t need, hak__large_t *donors, size_t *moved,
+                                hak__large_t **rest) {
+  hak__large_cuts_t cuts = l->cuts;
+  uintptr_t q = grow_mapping(l, p, old, need, &cuts);
+  hak__large_t *keep = NULL;
+  *moved = q ? move_donors(q, old, need, donors, &cuts, &keep) : 0;
+  pthread_mutex_lock(&h->lock);
+  *rest = spares_put(h, keep);
+  if (q) {
+    l->base_enc = q ^ hak__large_key;
+    l->usable = need;
+    cuts_set(l, &cuts);
+    seal(l);
+  }
+  return q;
+}
+
 void *hak__large_resize(const hak__loc_t *loc, size_t size) {
   hak__large_t *l = loc->large;
   uintptr_t p = (uintptr_t)loc->base.blk;
@@ -806,24 +828,16 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
   bool ok = make_room(h, grow, &a);
   if (ok) hak__heap_hold(h, grow);
   /* Cached mappings' pages fill the growth, as for a fresh block. */
-  uint32_t budget = room >= 2 ? HAK_LARGE_MAX_CUTS - 2 - l->cuts.n : 0;
-  if (budget > room - 2) budget = room - 2;
+  uint32_t budget = donor_budget(l->cuts.n, room);
   hak__large_t *donors = ok ? cache_take_donors(h, grow, &budget, &a) : NULL;
-  hak__large_cuts_t cuts = l->cuts;
   pthread_mutex_unlock(&h->lock);
   finish(&a, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!ok) return NULL;
-  uintptr_t q = grow_mapping(l, p, old, need, &cuts);
-  hak__large_t *keep = NULL;
-  size_t moved = q ? move_donors(q, old, need, donors, &cuts, &keep) : 0;
+  size_t moved;
+  hak__large_t *rest;
   after_t a2 = {0};
-  pthread_mutex_lock(&h->lock);
-  keep = spares_put(h, keep);
+  uintptr_t q = grow_assembled(h, l, p, old, need, donors, &moved, &rest);
   if (q) {
-    l->base_enc = q ^ hak__large_key;
-    l->usable = need;
-    cuts_set(l, &cuts);
-    seal(l);
     h->large_live_bytes += grow;
     h->held -= moved; /* held twice: as cached, and in the reservation for grow */
   } else {
@@ -831,7 +845,7 @@ void *hak__large_resize(const hak__loc_t *loc, size_t size) {
     drop_all(h, donors, &a2);
   }
   pthread_mutex_unlock(&h->lock);
-  recs_free(keep);
+  recs_free(rest);
   finish(&a2, HAK_REG_DEAD_LARGE, "hak_heap_realloc");
   if (!q) return NULL;
   HAK_TRACK_MOVE(h, (void *)p, (void *)q, need);
