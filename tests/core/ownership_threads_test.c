@@ -21,16 +21,6 @@ static pthread_barrier_t step;
 static void *blocks[THREADS][N];
 static size_t drained[THREADS];
 static int alloc_failed[THREADS];
-static int passed, failed;
-
-static void check(bool ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL %s\n", what);
-  }
-}
 
 static size_t small_size(int t, int i) {
   return 16 + (size_t)((i * 7 + t) % 4) * 16; /* 16..64 */
@@ -74,8 +64,8 @@ static void concurrent_owners_and_remote_frees(void) {
   pthread_barrier_wait(&step); /* 1 */
   int nofail = 0;
   for (int t = 0; t < THREADS; t++) nofail += alloc_failed[t] == 0;
-  check(nofail == THREADS, "every allocation succeeded");
-  check(no_shared_line(), "blocks allocated at once by four threads never share a line");
+  ht_expect(nofail == THREADS, "every allocation succeeded");
+  ht_expect(no_shared_line(), "blocks allocated at once by four threads never share a line");
   pthread_barrier_wait(&step); /* 2 */
   pthread_barrier_wait(&step); /* 3 */
   pthread_barrier_wait(&step); /* 4 */
@@ -84,13 +74,13 @@ static void concurrent_owners_and_remote_frees(void) {
     if (drained[t] != N) printf("thread %d drained %zu, want %d\n", t, drained[t], N);
     exact += drained[t] == N;
   }
-  check(exact == THREADS, "each owner's drain returns exactly the frees into its slabs");
+  ht_expect(exact == THREADS, "each owner's drain returns exactly the frees into its slabs");
   hak_heap_stats_t s = ht_stats(heap);
   if (s.remote_free_count != (uint64_t)THREADS * N || s.live_blocks != 0)
     printf("remote_free_count %" PRIu64 " (want %d), live_blocks %zu\n", s.remote_free_count,
            THREADS * N, s.live_blocks);
-  check(s.remote_free_count == (uint64_t)THREADS * N, "remote_free_count is the sum");
-  check(s.live_blocks == 0 && s.live_bytes == 0, "nothing live after the drains");
+  ht_expect(s.remote_free_count == (uint64_t)THREADS * N, "remote_free_count is the sum");
+  ht_expect(s.live_blocks == 0 && s.live_bytes == 0, "nothing live after the drains");
   pthread_barrier_wait(&step); /* 5 */
   for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
   pthread_barrier_destroy(&step);
@@ -127,20 +117,20 @@ static void abandoned_slabs_freed_and_adopted_at_once(void) {
   for (int t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, leave_blocks, (void *)(intptr_t)t);
   for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
   hak_heap_stats_t s = ht_stats(heap);
-  check(s.live_blocks == (size_t)THREADS * N, "blocks of exited threads stay live");
+  ht_expect(s.live_blocks == (size_t)THREADS * N, "blocks of exited threads stay live");
   for (int t = 0; t < THREADS; t++)
     pthread_create(&th[t], NULL, free_others_while_allocating, (void *)(intptr_t)t);
   for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
   int nofail = 0;
   for (int t = 0; t < THREADS; t++) nofail += alloc_failed[t] == 0;
-  check(nofail == THREADS, "every allocation succeeded");
+  ht_expect(nofail == THREADS, "every allocation succeeded");
   hak_heap_collect(heap, true);
   s = ht_stats(heap);
   if (s.live_blocks != 0 || s.held_bytes != held_before)
     printf("after collect: %zu live blocks, held %zu (before %zu)\n", s.live_blocks, s.held_bytes,
            held_before);
-  check(s.live_blocks == 0 && s.live_bytes == 0, "nothing live after the second wave");
-  check(s.held_bytes == held_before, "collect gives back every slab of both waves");
+  ht_expect(s.live_blocks == 0 && s.live_bytes == 0, "nothing live after the second wave");
+  ht_expect(s.held_bytes == held_before, "collect gives back every slab of both waves");
 }
 
 static int errors;
@@ -155,13 +145,12 @@ int main(void) {
   hak_set_error_handler(on_error, NULL);
   heap = hak_heap_create(NULL);
   if (heap == NULL) {
-    printf("FAIL heap creation\n0 passed, 1 failed\n");
-    return 1;
+    ht_expect(false, "heap creation");
+    return ht_expect_report();
   }
   concurrent_owners_and_remote_frees();
   abandoned_slabs_freed_and_adopted_at_once();
-  check(__atomic_load_n(&errors, __ATOMIC_RELAXED) == 0, "no error reports");
+  ht_expect(__atomic_load_n(&errors, __ATOMIC_RELAXED) == 0, "no error reports");
   hak_heap_destroy(heap);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed || passed == 0 ? 1 : 0;
+  return ht_expect_report();
 }

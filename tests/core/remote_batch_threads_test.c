@@ -26,16 +26,6 @@ static atomic_bool stop;
 static atomic_int notified;
 static size_t drained_total;
 static int alloc_failed, reader_bad;
-static int passed, failed;
-
-static void check(bool ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL %s\n", what);
-  }
-}
 
 /* Slow on purpose: the destroy of H1 must wait for it (the post raced with the destroy). */
 static void on_remote(hak_heap_t *h, void *arg) {
@@ -117,16 +107,15 @@ int main(void) {
   pthread_join(o, NULL);
   pthread_join(f, NULL);
   pthread_join(rd, NULL);
-  check(alloc_failed == 0, "every allocation succeeded");
-  check(exact == ROUNDS, "H2's counts are exact after every round");
+  ht_expect(alloc_failed == 0, "every allocation succeeded");
+  ht_expect(exact == ROUNDS, "H2's counts are exact after every round");
   if (drained_total != (size_t)ROUNDS * N2)
     printf("drained %zu, want %d\n", drained_total, ROUNDS * N2);
-  check(drained_total == (size_t)ROUNDS * N2, "the owner drained exactly the frees into its slabs");
-  check(reader_bad == 0, "stats read during the frees stay within bounds");
+  ht_expect(drained_total == (size_t)ROUNDS * N2, "the owner drained exactly the frees into its slabs");
+  ht_expect(reader_bad == 0, "stats read during the frees stay within bounds");
   printf("%d of %d H1 batches were posted (and notified) before the destroy discarded them\n",
          atomic_load(&notified), ROUNDS);
-  check(atomic_load(&notified) <= ROUNDS, "at most one H1 notification per round");
+  ht_expect(atomic_load(&notified) <= ROUNDS, "at most one H1 notification per round");
   hak_heap_destroy(h2);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return ht_expect_report();
 }

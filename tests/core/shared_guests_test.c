@@ -21,16 +21,6 @@ static pthread_barrier_t start;
 static void *blocks[GUESTS][2 * N];
 static int failures[GUESTS];
 static _Atomic int notified;
-static int passed, failed;
-
-static void check(bool ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL %s\n", what);
-  }
-}
 
 static void on_notify(hak_heap_t *h, void *arg) {
   (void)h;
@@ -102,8 +92,8 @@ static size_t slabs_after_guests(bool shared) {
 int main(void) {
   /* 400 blocks of 64 B fit one slab, 400 of 256 B two: with the home's slab, 4. A default heap:
   ** the home's slab and a 64 B and a 256 B slab per thread, 9. */
-  check(slabs_after_guests(true) == 4, "shared guests hold one set of slabs: 4");
-  check(slabs_after_guests(false) == 9, "a default heap holds slabs per thread: 9");
+  ht_expect(slabs_after_guests(true) == 4, "shared guests hold one set of slabs: 4");
+  ht_expect(slabs_after_guests(false) == 9, "a default heap holds slabs per thread: 9");
 
   hak_heap_config_t cfg = {.name = "guests", .shared_guests = true};
   heap = hak_heap_create(&cfg);
@@ -114,27 +104,27 @@ int main(void) {
   run(guest);
   int bad = 0;
   for (int t = 0; t < GUESTS; t++) bad += failures[t];
-  check(bad == 0, "every guest allocation succeeded in the heap");
+  ht_expect(bad == 0, "every guest allocation succeeded in the heap");
 
   /* The home frees every guest block: remote frees, no notify, drained here. */
   for (int t = 0; t < GUESTS; t++)
     for (int i = 0; i < 2 * N; i++) hak_free(blocks[t][i]);
   hak_heap_stats_t st;
   hak_heap_get_stats(heap, &st);
-  check(st.remote_free_count == GUESTS * 2 * N, "frees of guest blocks are remote: 800");
-  check(st.live_blocks == N, "only the home's blocks are live");
-  check(atomic_load(&notified) == 0, "posts to the guest cache call no notify hook");
-  check(hak_heap_drain(heap) == GUESTS * 2 * N, "the home's drain takes the guest's 800");
-  check(held() == 3 * SLAB, "the drain gave back the emptied 256 B slab that was not current");
+  ht_expect(st.remote_free_count == GUESTS * 2 * N, "frees of guest blocks are remote: 800");
+  ht_expect(st.live_blocks == N, "only the home's blocks are live");
+  ht_expect(atomic_load(&notified) == 0, "posts to the guest cache call no notify hook");
+  ht_expect(hak_heap_drain(heap) == GUESTS * 2 * N, "the home's drain takes the guest's 800");
+  ht_expect(held() == 3 * SLAB, "the drain gave back the emptied 256 B slab that was not current");
 
   /* Guests allocate again (reusing the drained blocks), free and reallocate their own. */
   run(guest);
-  check(held() == 4 * SLAB, "the guests allocate again: the same 4 slabs");
+  ht_expect(held() == 4 * SLAB, "the guests allocate again: the same 4 slabs");
   run(guest_churn);
   bad = 0;
   for (int t = 0; t < GUESTS; t++) bad += failures[t];
-  check(bad == 0, "guest churn: every allocation succeeded");
-  check(held() == 4 * SLAB, "guest churn: still 4 slabs");
+  ht_expect(bad == 0, "guest churn: every allocation succeeded");
+  ht_expect(held() == 4 * SLAB, "guest churn: still 4 slabs");
 
   /* A guest's frees of the home's blocks are ordinary remote frees: the hook fires once. */
   hak_heap_stats_t st0;
@@ -144,20 +134,19 @@ int main(void) {
   pthread_create(&th, NULL, free_home_blocks, mine);
   pthread_join(th, NULL);
   hak_heap_get_stats(heap, &st);
-  check(st.remote_free_count - st0.remote_free_count == N, "a guest's frees of home blocks: 100");
-  check(atomic_load(&notified) == 1, "and the hook fired once");
+  ht_expect(st.remote_free_count - st0.remote_free_count == N, "a guest's frees of home blocks: 100");
+  ht_expect(atomic_load(&notified) == 1, "and the hook fired once");
 
   /* Reset forgets the guest cache's slabs; guests allocate from it again afterwards. */
   hak_heap_reset(heap);
   hak_heap_get_stats(heap, &st);
-  check(st.live_blocks == 0 && st.held_bytes == 0, "reset: nothing live, nothing held");
+  ht_expect(st.live_blocks == 0 && st.held_bytes == 0, "reset: nothing live, nothing held");
   run(guest);
   hak_heap_get_stats(heap, &st);
-  check(st.live_blocks == GUESTS * 2 * N, "after reset the guests allocate: 800 live");
-  check(st.held_bytes == 3 * SLAB, "in one set of slabs: 3");
+  ht_expect(st.live_blocks == GUESTS * 2 * N, "after reset the guests allocate: 800 live");
+  ht_expect(st.held_bytes == 3 * SLAB, "in one set of slabs: 3");
   pthread_barrier_destroy(&start);
   hak_heap_destroy(heap); /* guest blocks still live: they go with the heap */
 
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return ht_expect_report();
 }

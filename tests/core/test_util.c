@@ -2,6 +2,7 @@
 #include "test_util.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,4 +182,21 @@ void ht_actor_exit(ht_actor_t *a) {
   pthread_join(a->th, NULL);
   sem_destroy(&a->go);
   sem_destroy(&a->done);
+}
+
+static _Atomic int expect_passed, expect_failed;
+
+void ht_expect(bool ok, const char *what) {
+  if (ok) {
+    atomic_fetch_add_explicit(&expect_passed, 1, memory_order_relaxed);
+  } else {
+    atomic_fetch_add_explicit(&expect_failed, 1, memory_order_relaxed);
+    printf("FAIL %s\n", what);
+  }
+}
+
+int ht_expect_report(void) {
+  int passed = atomic_load(&expect_passed), failed = atomic_load(&expect_failed);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed || passed == 0 ? 1 : 0;
 }

@@ -72,6 +72,12 @@ const char *ht_heap_usable(hak_heap_t *heap);
 
 hak_heap_stats_t ht_stats(hak_heap_t *heap);
 
+/* Plain test programs (no Criterion, so they run under TSan): one check counted, "FAIL what"
+** printed when it fails (any thread). ht_expect_report prints "N passed, N failed" and returns
+** the exit status: 1 when a check failed or none ran. */
+void ht_expect(bool ok, const char *what);
+int ht_expect_report(void);
+
 /* Cache lines shared between sets of live blocks: sets[i] holds counts[i] blocks. Returns the
 ** address of the first 64-byte line that holds usable bytes of blocks of two different sets
 ** (their indexes in *who_a, *who_b), or 0 when there is none. */
