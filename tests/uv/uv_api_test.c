@@ -237,18 +237,24 @@ Test(uv_api, many_handles_get_distinct_heaps_and_the_pool_is_capped) {
 
 /* Ten waves of 50 connections opened and closed: the pool keeps what the peak needs, so only
 ** the first wave creates heaps. */
+/* n handles each get a connection heap, then all close and the loop runs their close callbacks:
+** the heaps go back to the pool. */
+static void conn_wave(uv_idle_t *h, int n) {
+  for (int i = 0; i < n; i++) {
+    uv_idle_init(&loop, &h[i]);
+    cr_assert_not_null(hak_uv_conn_heap((uv_handle_t *)&h[i]));
+  }
+  for (int i = 0; i < n; i++) hak_uv_close((uv_handle_t *)&h[i], NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 Test(uv_api, churn_at_50_connections_creates_50_heaps_and_reuses_them) {
   enum { N = 50, WAVES = 10 };
   static uv_idle_t h[N];
   hak_uv_stats_t us;
   cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
   for (int w = 0; w < WAVES; w++) {
-    for (int i = 0; i < N; i++) {
-      uv_idle_init(&loop, &h[i]);
-      cr_assert_not_null(hak_uv_conn_heap((uv_handle_t *)&h[i]));
-    }
-    for (int i = 0; i < N; i++) hak_uv_close((uv_handle_t *)&h[i], NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    conn_wave(h, N);
     cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
     cr_expect_eq(us.pool_idle, N);
   }
@@ -262,12 +268,7 @@ Test(uv_api, pool_cap_destroys_idle_heaps_beyond_it) {
   static uv_idle_t h[N];
   hak_uv_stats_t us;
   cr_assert_eq(hak_uv_loop_bind(&loop, heap), 0);
-  for (int i = 0; i < N; i++) {
-    uv_idle_init(&loop, &h[i]);
-    cr_assert_not_null(hak_uv_conn_heap((uv_handle_t *)&h[i]));
-  }
-  for (int i = 0; i < N; i++) hak_uv_close((uv_handle_t *)&h[i], NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
+  conn_wave(h, N);
   cr_assert_eq(hak_uv_loop_stats(&loop, &us), 0);
   cr_expect_eq(us.pool_idle, N);
   cr_expect_eq(hak_uv_pool_set_max(&loop, 5), 0);
