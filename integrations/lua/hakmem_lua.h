@@ -42,13 +42,19 @@ extern "C" {
 void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /*
-** Drop-in for luaL_newstate on `heap`: a state whose allocator is hak_lua_alloc with ud = heap,
-** with the same panic function (prints "PANIC: unprotected error in call to Lua API (msg)" to
+** Drop-in for luaL_newstate on `heap`: a state whose every allocation is served by `heap` as
+** hak_lua_alloc serves it (the installed lua_Alloc is the binding's twin of hak_lua_alloc whose
+** ud is the heap's accounting record, so no lookup runs per allocation: use hak_lua_heap, not
+** lua_getallocf, to find the heap), with the same panic function (prints "PANIC: unprotected error in call to Lua API (msg)" to
 ** stderr; Lua then aborts) and warning function (off at start; "@on" / "@off" switch it; a
 ** warning is written to stderr as "Lua warning: msg\n"). Opens no libraries. Returns NULL when
 ** heap is NULL (errno EINVAL) or out of memory.
 */
 lua_State *hak_lua_newstate(hak_heap_t *heap);
+
+/* The heap L allocates from: L made by hak_lua_newstate(_cfg), or by
+** lua_newstate(hak_lua_alloc, heap); NULL for any other state (or L NULL). */
+hak_heap_t *hak_lua_heap(lua_State *L);
 
 /* Options of hak_lua_newstate_cfg; zero-initialised means hak_lua_newstate's behaviour. */
 typedef struct hak_lua_config_s {

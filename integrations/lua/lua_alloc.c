@@ -20,6 +20,7 @@
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#define HAK_LUA_NOINLINE __attribute__((noinline))
 
 /*
 ** Tag byte: the tag in the low bits; UNSIZED marks a block whose hakmem size is no longer
@@ -47,8 +48,12 @@ _Static_assert(HAK_LUA_NTAGS <= TAG_MASK, "tags fit the tag byte");
 
 typedef struct acct_s {
   hak_lua_type_stats_t s;
-  size_t limit; /* cap on s.bytes, Lua's own count; 0 = none */
+  size_t limit;   /* cap on s.bytes, Lua's own count; 0 = none */
+  uint64_t exact; /* bit k: 16 (k + 1) is a class size (hak_good_size), for the tag byte's rule */
+  hak_heap_t *heap;
 } acct_t;
+
+static uint64_t exact_bits(void);
 
 static inline acct_t *acct_peek(const hak_heap_t *heap) { return hak_heap_user(heap); }
 
@@ -57,7 +62,10 @@ static inline acct_t *acct_get(hak_heap_t *heap) {
   acct_t *a = acct_peek(heap);
   if (likely(a != NULL)) return a;
   a = hak_heap_calloc(heap, 1, sizeof *a);
-  if (a != NULL) hak_heap_set_user(heap, a);
+  if (a == NULL) return NULL;
+  a->exact = exact_bits();
+  a->heap = heap;
+  hak_heap_set_user(heap, a);
   return a;
 }
 
@@ -73,16 +81,19 @@ static inline void acct_add(acct_t *a, unsigned tag, size_t size) {
   a->s.count++;
 }
 
-static inline void acct_sub(hak_heap_t *heap, unsigned tag, size_t size) {
-  acct_t *a = acct_peek(heap);
-  if (unlikely(a == NULL || a->s.type[tag].count == 0)) return;
+/* Takes a block out of the counts; true when it was the heap's last Lua block, whose caller
+** then frees the record (acct_release). */
+static inline int acct_sub(acct_t *a, unsigned tag, size_t size) {
+  if (unlikely(a == NULL || a->s.type[tag].count == 0)) return 0;
   a->s.type[tag].bytes -= size;
   a->s.type[tag].count--;
   a->s.bytes -= size;
-  if (--a->s.count == 0) {
-    hak_heap_set_user(heap, NULL);
-    hak_free(a);
-  }
+  return --a->s.count == 0;
+}
+
+static void acct_release(hak_heap_t *heap, acct_t *a) {
+  hak_heap_set_user(heap, NULL);
+  hak_free(a);
 }
 
 static inline void acct_resize(acct_t *a, unsigned tag, size_t osize, size_t nsize) {
@@ -104,13 +115,18 @@ int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out) {
   return 0;
 }
 
-static hak_heap_t *heap_of_state(lua_State *L) {
+static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+hak_heap_t *hak_lua_heap(lua_State *L) {
   void *ud = NULL;
-  return L != NULL && lua_getallocf(L, &ud) == hak_lua_alloc ? ud : NULL;
+  lua_Alloc f = L != NULL ? lua_getallocf(L, &ud) : NULL;
+  if (f == hak_lua_alloc) return ud;
+  if (f == state_alloc) return ((acct_t *)ud)->heap;
+  return NULL;
 }
 
 int hak_lua_set_limit(lua_State *L, size_t lua_bytes) {
-  hak_heap_t *heap = heap_of_state(L);
+  hak_heap_t *heap = hak_lua_heap(L);
   acct_t *a = heap != NULL ? acct_peek(heap) : NULL;
   if (a == NULL) {
     errno = EINVAL;
@@ -121,7 +137,7 @@ int hak_lua_set_limit(lua_State *L, size_t lua_bytes) {
 }
 
 size_t hak_lua_get_limit(lua_State *L) {
-  hak_heap_t *heap = heap_of_state(L);
+  hak_heap_t *heap = hak_lua_heap(L);
   const acct_t *a = heap != NULL ? acct_peek(heap) : NULL;
   return a != NULL ? a->limit : 0;
 }
@@ -148,27 +164,49 @@ size_t hak_lua_get_limit(lua_State *L) {
 
 /* hakmem.h: up to 1 MiB a fresh block of n bytes is exactly hak_good_size(n) long. */
 #define EXACT_MAX ((size_t)1 << 20)
+/* Sizes up to this are answered from the record's `exact` bits, with no call. */
+#define EXACT_BITS_MAX ((size_t)64 * 16)
 
-static inline int exact_class(size_t n) { return hak_good_size(n) == n; }
+static uint64_t exact_bits(void) {
+  uint64_t bits = 0;
+  for (size_t k = 0; k < 64; k++)
+    if (hak_good_size(16 * (k + 1)) == 16 * (k + 1)) bits |= (uint64_t)1 << k;
+  return bits;
+}
 
-/* The size hakmem is asked for a block Lua knows by size n. */
-static inline size_t request_size(size_t n, unsigned tag) {
-  return tag == 0 && exact_class(n) ? n : n + 1;
+/* Whether n is a class size; a is the heap's record, or NULL (then hakmem is asked). */
+static inline int exact_class(const acct_t *a, size_t n) {
+  if (likely(a != NULL && n <= EXACT_BITS_MAX))
+    return (n & 15) == 0 && n != 0 && (a->exact >> ((n >> 4) - 1) & 1);
+  return hak_good_size(n) == n;
+}
+
+/* The size hakmem is asked for a block Lua knows by size n (exact: exact_class(n)). */
+static inline size_t request_size(size_t n, unsigned tag, int exact) {
+  return tag == 0 && exact ? n : n + 1;
 }
 
 /* The tag byte of a block Lua knows by size n; untyped blocks without one read as 0. */
-static inline unsigned tag_byte(const unsigned char *p, size_t n) {
-  if (likely(!exact_class(n))) return p[n];
+static inline unsigned tag_byte(const unsigned char *p, size_t n, int exact) {
+  if (likely(!exact)) return p[n];
   return hak_usable_size(p) > n ? p[n] : 0;
 }
 
 /* }===================================================================== */
 
-static void *alloc_new(hak_heap_t *heap, size_t tagarg, size_t nsize) {
+/*
+** {=====================================================================
+** The allocator proper, given the heap and its record `a` (NULL only on a heap with no Lua
+** block yet, or none left). Two lua_Alloc functions call it: hak_lua_alloc, whose ud is the
+** heap (the record is found through the heap's user word), and the one hak_lua_newstate
+** installs, whose ud is the record itself (no lookup on the allocation path).
+** ======================================================================
+*/
+
+static HAK_LUA_NOINLINE void *alloc_new(hak_heap_t *heap, acct_t *a, size_t tagarg, size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
-  acct_t *a = acct_get(heap);
-  if (unlikely(a == NULL || !acct_room(a, nsize))) return NULL;
-  size_t req = request_size(nsize, tag);
+  if (unlikely(!acct_room(a, nsize))) return NULL;
+  size_t req = request_size(nsize, tag, exact_class(a, nsize));
   unsigned char *p = hak_heap_malloc(heap, req);
   if (unlikely(p == NULL)) return NULL;
   if (req != nsize || (nsize > EXACT_MAX && hak_usable_size(p) > nsize))
@@ -177,12 +215,12 @@ static void *alloc_new(hak_heap_t *heap, size_t tagarg, size_t nsize) {
   return p;
 }
 
-static void *alloc_resize(hak_heap_t *heap, unsigned char *p, size_t osize, size_t nsize) {
+static HAK_LUA_NOINLINE void *alloc_resize(hak_heap_t *heap, acct_t *a, unsigned char *p, size_t osize,
+                          size_t nsize) {
   if (nsize == osize) return p;
-  acct_t *a = acct_peek(heap);
   if (nsize > osize && a != NULL && !acct_room(a, nsize - osize)) return NULL;
-  unsigned tag = tag_byte(p, osize) & TAG_MASK;
-  size_t req = request_size(nsize, tag);
+  unsigned tag = tag_byte(p, osize, exact_class(a, osize)) & TAG_MASK;
+  size_t req = request_size(nsize, tag, exact_class(a, nsize));
   unsigned char *q = hak_heap_realloc(heap, p, req);
   if (unlikely(q == NULL)) {
     if (nsize > osize) return NULL;
@@ -197,22 +235,81 @@ static void *alloc_resize(hak_heap_t *heap, unsigned char *p, size_t osize, size
   return q;
 }
 
-void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  hak_heap_t *heap = ud;
-  unsigned char *p = ptr;
-  if (nsize == 0) {
-    if (p != NULL) {
-      unsigned t = tag_byte(p, osize);
-      acct_sub(heap, t & TAG_MASK, osize);
-      if (unlikely(t & TAG_UNSIZED))
-        hak_free(p);
-      else
-        hak_free_sized(p, request_size(osize, t));
-    }
-    return NULL;
-  }
+/* The heap's last Lua block (the end of lua_close): the record goes with it. */
+static HAK_LUA_NOINLINE void *free_last(hak_heap_t *heap, acct_t *a, unsigned char *p) {
+  acct_release(heap, a);
+  hak_free(p);
+  return NULL;
+}
+
+/* Frees a block Lua knows by size osize; exact: osize is a class size (exact_class). */
+static inline void *free_sized(hak_heap_t *heap, acct_t *a, unsigned char *p, size_t osize,
+                               int exact) {
+  unsigned t = tag_byte(p, osize, exact);
+  if (unlikely(acct_sub(a, t & TAG_MASK, osize))) return free_last(heap, a, p);
+  if (unlikely(t & TAG_UNSIZED))
+    hak_free(p);
+  else
+    hak_free_sized(p, request_size(osize, t, exact));
+  return NULL;
+}
+
+/* A class-size block: its tag byte, if any, is found by asking hakmem for its length. */
+static HAK_LUA_NOINLINE void *free_exact(hak_heap_t *heap, acct_t *a, unsigned char *p,
+                                         size_t osize) {
+  return free_sized(heap, a, p, osize, 1);
+}
+
+/* A block above EXACT_BITS_MAX, or on a heap with no record: hakmem says if its size is exact. */
+static HAK_LUA_NOINLINE void *free_other(hak_heap_t *heap, acct_t *a, unsigned char *p,
+                                         size_t osize) {
+  return free_sized(heap, a, p, osize, exact_class(a, osize));
+}
+
+/* The common case calls nothing before the free itself, so it keeps nothing in registers. */
+static HAK_LUA_NOINLINE void *free_block(hak_heap_t *heap, acct_t *a, unsigned char *p,
+                                         size_t osize) {
+  if (p == NULL) return NULL;
+  if (unlikely(a == NULL || osize > EXACT_BITS_MAX)) return free_other(heap, a, p, osize);
+  if (exact_class(a, osize)) return free_exact(heap, a, p, osize);
+  return free_sized(heap, a, p, osize, 0);
+}
+
+/* The lua_Alloc contract; a is NULL only when p is NULL or nsize is 0 (see above). Each case
+** is a function of its own, reached by a tail call: the dispatch saves no register. */
+static inline void *lua_alloc(hak_heap_t *heap, acct_t *a, unsigned char *p, size_t osize,
+                              size_t nsize) {
+  if (nsize == 0) return free_block(heap, a, p, osize);
   if (unlikely(nsize == SIZE_MAX)) /* no room for a tag byte; Lua never asks this much */
     return p != NULL && nsize <= osize ? p : NULL;
-  if (p == NULL) return alloc_new(heap, osize, nsize);
-  return alloc_resize(heap, p, osize, nsize);
+  if (p == NULL) return alloc_new(heap, a, osize, nsize);
+  return alloc_resize(heap, a, p, osize, nsize);
 }
+
+void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  hak_heap_t *heap = ud;
+  acct_t *a = acct_peek(heap);
+  if (unlikely(a == NULL) && ptr == NULL && nsize != 0 && (a = acct_get(heap)) == NULL)
+    return NULL;
+  return lua_alloc(heap, a, ptr, osize, nsize);
+}
+
+/* hak_lua_newstate's: ud is the heap's record, which lives as long as the state (its last free,
+** the main thread's block, is the free that leaves the heap with no Lua block). */
+static void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  acct_t *a = ud;
+  return lua_alloc(a->heap, a, ptr, osize, nsize);
+}
+
+lua_State *hak__lua_newstate_raw(hak_heap_t *heap) {
+  acct_t *a = acct_get(heap);
+  if (a == NULL) return NULL;
+  lua_State *L = lua_newstate(state_alloc, a);
+  if (L == NULL && acct_peek(heap) == a && a->s.count == 0) {
+    hak_heap_set_user(heap, NULL); /* no Lua block made it: the record goes too */
+    hak_free(a);
+  }
+  return L;
+}
+
+/* }===================================================================== */

@@ -2,7 +2,7 @@
 ** lua_lib.c: the `hakmem` Lua module (stats, collect, limit) for states on a hakmem heap.
 **
 ** Promises: works on any state whose allocator is hak_lua_alloc, raises a Lua error on others.
-** The heap is found from the state itself (lua_getallocf), never from module-global data, so
+** The heap is found from the state itself (hak_lua_heap), never from module-global data, so
 ** one loaded module serves any number of states.
 */
 #include <lauxlib.h>
@@ -26,10 +26,9 @@ const char *hak_lua_tag_name(int tag) {
 }
 
 static hak_heap_t *heap_of_state(lua_State *L) {
-  void *ud;
-  if (lua_getallocf(L, &ud) != hak_lua_alloc)
-    luaL_error(L, "hakmem: this state does not allocate from a hakmem heap");
-  return ud;
+  hak_heap_t *heap = hak_lua_heap(L);
+  if (heap == NULL) luaL_error(L, "hakmem: this state does not allocate from a hakmem heap");
+  return heap;
 }
 
 static void set_size(lua_State *L, const char *key, size_t v) {

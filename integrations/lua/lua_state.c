@@ -12,6 +12,7 @@
 #include <lualib.h>
 
 #include "hakmem_lua.h"
+#include "lua_internal.h"
 
 static int on_panic(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
@@ -64,8 +65,10 @@ lua_State *hak_lua_newstate(hak_heap_t *heap) {
     errno = EINVAL;
     return NULL;
   }
-  lua_State *L = lua_newstate(hak_lua_alloc, heap);
-  if (L != NULL) {
+  lua_State *L = hak__lua_newstate_raw(heap);
+  if (L == NULL) {
+    errno = ENOMEM;
+  } else {
     lua_atpanic(L, on_panic);
     lua_setwarnf(L, warn_off, L);
   }

@@ -54,11 +54,40 @@ Test(lua_state, null_heap_gives_no_state) {
 
 Test(lua_state, state_allocates_only_from_its_heap) {
   lua_State *L = hak_lua_newstate(heap);
-  void *ud = NULL;
-  cr_expect_eq(lua_getallocf(L, &ud), hak_lua_alloc);
-  cr_expect_eq(ud, heap);
+  cr_expect_eq(hak_lua_heap(L), heap);
   cr_expect_eq(hak_heap_of(lua_getextraspace(L)), heap); /* the block starts at the extra space */
   lua_close(L);
+}
+
+Test(lua_state, heap_of_a_state_on_either_lua_alloc) {
+  lua_State *made = hak_lua_newstate(heap);                /* the heap's record as ud */
+  cr_assert_not_null(made);
+  hak_lua_type_stats_t alone, both, after;
+  cr_assert_eq(hak_lua_get_type_stats(heap, &alone), 0);
+  lua_State *direct = lua_newstate(hak_lua_alloc, heap); /* ud = heap, the documented way */
+  lua_State *plain = luaL_newstate();                      /* not on hakmem */
+  cr_assert_not_null(direct);
+  cr_assert_not_null(plain);
+  cr_expect_eq(hak_lua_heap(direct), heap);
+  cr_expect_eq(hak_lua_heap(made), heap);
+  cr_expect_null(hak_lua_heap(plain));
+  cr_expect_null(hak_lua_heap(NULL));
+  lua_close(plain);
+  /* both states count in the heap's one record: two bare states, twice one */
+  cr_assert_eq(hak_lua_get_type_stats(heap, &both), 0);
+  cr_expect_eq(both.count, 2 * alone.count);
+  cr_expect_eq(both.bytes, 2 * alone.bytes);
+  /* the record lasts until the heap's last Lua block is freed, whichever state closes last */
+  lua_close(made);
+  cr_assert_eq(hak_lua_get_type_stats(heap, &after), 0);
+  cr_expect_eq(after.count, alone.count);
+  cr_expect_eq(after.bytes, alone.bytes);
+  cr_expect_not_null(hak_heap_user(heap));
+  lua_close(direct);
+  cr_assert_eq(hak_lua_get_type_stats(heap, &after), 0);
+  cr_expect_eq(after.count, 0);
+  cr_expect_eq(after.bytes, 0);
+  cr_expect_null(hak_heap_user(heap));
 }
 
 Test(lua_state, close_leaves_no_live_byte) {
