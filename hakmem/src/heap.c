@@ -209,7 +209,8 @@ void hak_heap_reset(hak_heap_t *h) {
   hak__tcache_reset_all(h); /* caches stay attached, owning nothing */
   for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next)
     for (int i = 1; i < HAK_SLABS_PER_SS; i++)
-      if (ss->slabs[i].cls < HAK_CLASSES) hak__slab_fold_all_freed(h, &ss->slabs[i]);
+      if (ss->slabs[i].live && ss->slabs[i].cls < HAK_CLASSES)
+        hak__slab_fold_all_freed(h, &ss->slabs[i]);
   hak__superslab_t *keep = h->ss_list, *drop = keep ? keep->next : NULL;
   h->ss_list = keep;
   h->ss_count = keep ? 1 : 0;
@@ -346,7 +347,7 @@ void hak_heap_get_stats(hak_heap_t *h, hak_heap_stats_t *out) {
   for (hak__superslab_t *ss = h->ss_list; ss; ss = ss->next) {
     for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
       const hak__slab_t *s = &ss->slabs[i];
-      if (s->cls >= HAK_CLASSES) continue; /* unassigned, or a medium span's tail */
+      if (!s->live || s->cls >= HAK_CLASSES) continue; /* unassigned, or a medium span's tail */
       uint64_t f = hak__slab_frees(s);
       allocs[s->cls] += HAK_OWNED_GET(s->allocs);
       frees[s->cls] += f;

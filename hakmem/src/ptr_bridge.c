@@ -27,9 +27,9 @@ static void classify_in_superslab(hak__superslab_t *ss, hak__uptr_t u, hak__loc_
   hak__slab_t *slab = &ss->slabs[off >> HAK_SLAB_SHIFT];
   if ((off >> HAK_SLAB_SHIFT) == 0)
     bad(loc, HAK_ERR_INTERIOR_POINTER, "pointer into hakmem metadata");
-  else if (slab->cls == HAK_SLAB_CONT)
+  else if (slab->live && slab->cls == HAK_SLAB_CONT)
     bad(loc, HAK_ERR_INTERIOR_POINTER, "interior pointer into a medium block");
-  else if (slab->cls == HAK_SLAB_UNUSED)
+  else if (!slab->live)
     bad(loc, HAK_ERR_DOUBLE_FREE,
         "double free of a small block (its slab was released since, or the heap was reset)");
   else if ((uint32_t)(off & (HAK_SLAB_SIZE - 1)) % slab->block_size != 0)

@@ -104,6 +104,7 @@ static void take_slabs(hak_heap_t *h, hak__superslab_t *ss, hak__slab_t *t, unsi
       t->dirty = 0;
       h->dirty_slabs--;
     }
+    t->live = 1;
     if (i || !t_is_head) t->cls = HAK_SLAB_CONT;
   }
 }
@@ -194,10 +195,14 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
   uint64_t f = hak__slab_frees(s);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += f;
-  for (unsigned i = 1; i < s->span; i++) s[i].cls = HAK_SLAB_UNUSED;
+  for (unsigned i = 1; i < s->span; i++) {
+    s[i].cls = HAK_SLAB_UNUSED;
+    s[i].live = 0;
+  }
   h->held -= ((size_t)s->span - 1) << HAK_SLAB_SHIFT;
   s->span = 1;
   s->cls = HAK_SLAB_UNUSED;
+  s->live = 0;
   s->free = NULL;
   s->owner = NULL;
   atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
@@ -333,7 +338,7 @@ void hak__slab_decommit_free(hak_heap_t *h, bool force) {
     for (hak__superslab_t *ss = h->ss_list; ss && n < BATCH; ss = ss->next) {
       for (int i = 1; i < HAK_SLABS_PER_SS && n < BATCH; i++) {
         hak__slab_t *s = &ss->slabs[i];
-        if (s->cls != HAK_SLAB_UNUSED || !s->dirty || s->decommitting) continue;
+        if (s->live || !s->dirty || s->decommitting) continue;
         ss->free_mask &= ~((uint64_t)1 << i); /* out of reach while madvise runs */
         ss->assigned++;
         s->dirty = 0;

@@ -24,6 +24,7 @@ static void clear_slab(hak__slab_t *s) {
   s->div = 0;
   atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->cls = HAK_SLAB_UNUSED;
+  s->live = 0;
   s->span = 1;
   s->state = HAK_SLAB_AVAIL;
   s->decommitting = 0;
@@ -31,8 +32,11 @@ static void clear_slab(hak__slab_t *s) {
   s->next = s->prev = NULL;
 }
 
-static void init_slabs(hak__superslab_t *ss) {
-  for (int i = 0; i < HAK_SLABS_PER_SS; i++) clear_slab(&ss->slabs[i]);
+/* A fresh mapping's records are all zero, which is what an unassigned slab's record is (live 0,
+** div and bound 0): only the header is written, so the pages of records no slab has used yet
+** stay untouched (a small heap touches the header's page alone). */
+static void init_header(hak__superslab_t *ss) {
+  ss->magic = HAK_SS_MAGIC;
   ss->free_mask = ~(uint64_t)1;
   ss->assigned = 0;
 }
@@ -41,7 +45,7 @@ void hak__ss_clear_slabs(hak__superslab_t *ss) {
   /* Slabs released earlier are clean already; only assigned ones carry state. */
   for (int i = 1; i < HAK_SLABS_PER_SS; i++) {
     hak__slab_t *s = &ss->slabs[i];
-    if (s->cls == HAK_SLAB_UNUSED) continue;
+    if (!s->live) continue;
     HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), HAK_SLAB_SIZE);
     clear_slab(s);
     s->dirty = 1;
@@ -63,8 +67,7 @@ hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
     ss = hak__os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
     if (!ss) return NULL;
     hak__os_guard(ss, HAK_SS_GUARD);
-    ss->magic = HAK_SS_MAGIC;
-    init_slabs(ss);
+    init_header(ss);
     if (hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, (uintptr_t)ss | HAK_REG_SS) != 0) {
       hak__reg_set((uintptr_t)ss, HAK_SS_SIZE, HAK_REG_NONE);
       hak__os_unmap(ss, HAK_SS_SIZE);
@@ -72,8 +75,12 @@ hak__superslab_t *hak__ss_acquire(hak_heap_t *heap) {
       return NULL;
     }
     hak__ss_map_set((uintptr_t)ss, true);
+  } else {
+    /* the new owner counts anew: a cached superslab's slabs may be dirty (written only where
+    ** set, so records never used stay untouched) */
+    for (int i = 1; i < HAK_SLABS_PER_SS; i++)
+      if (ss->slabs[i].dirty) ss->slabs[i].dirty = 0;
   }
-  for (int i = 0; i < HAK_SLABS_PER_SS; i++) ss->slabs[i].dirty = 0; /* the new owner counts anew */
   ss->next = ss->prev = NULL;
   ss->released_live = 0;
   ss->heap = heap;

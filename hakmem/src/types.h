@@ -26,8 +26,8 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 
 /*
 ** Slab metadata, 128 bytes in slab 0 of its superslab; the first line holds everything the
-** fast paths touch. A slab is either unassigned (cls == HAK_SLAB_UNUSED, bound == div == 0: the
-** heap's, under heap->lock) or owned by exactly one thread cache (`owner`) until every block
+** fast paths touch. A slab is either unassigned (live == 0, bound == div == 0: the heap's,
+** under heap->lock; an all-zero record, as a fresh mapping has it, is one) or owned by exactly one thread cache (`owner`) until every block
 ** it handed out has come back. Who touches what:
 **  - owner thread only, no atomics: free, left, armed, carved, next/prev, state, and the writes
 **    of allocs (HAK_OWNED_*: stats read allocs, left and armed) and bound (atomic: freeing
@@ -78,7 +78,9 @@ struct hak__slab_s {
   uint8_t decommitting;        /* taken out of the free mask while madvise runs (heap lock) */
   uint8_t broken;              /* owner: a double free was found in it; never released */
   uint8_t span;                /* slabs in this slab's span: 1 small, 1-16 medium (head) */
-  uint8_t pad8_[2];
+  uint8_t live;                /* assigned (a span's head or tail): 0 in a fresh mapping, so a
+                                  new superslab's records are never written until used */
+  uint8_t pad8_[1];
 #ifdef HAK_SECURE
   uint32_t pad_[3];
 #else
