@@ -26,6 +26,28 @@
 #define HAK_DIRTY_SLABS_MIN 64
 /* Fresh blocks carved per refill: about one page, so a slab's pages are touched as used. */
 #define HAK_CARVE_BYTES 4096u
+/*
+** A cold class (one the cache has never had a whole slab of) gets a first slab that holds one
+** page: its capacity is the blocks of HAK_COLD_BYTES (at least one), and only those pages count
+** in the heap's held bytes and against its limit. Each time the owner runs out, the capacity
+** grows 4x in bytes under the heap lock (hak__slab_widen), to the whole slab, and the class is
+** then warm for that cache: its next slabs start whole. A heap that serves a few blocks of
+** many classes (a fresh Lua state, a connection's heap) holds a page per class, not 64 KiB,
+** and a hot class pays two more lock round trips once per cache.
+*/
+#define HAK_COLD_BYTES 4096u
+#define HAK_PAGE_BYTES ((size_t)4096)
+
+/* The blocks a slab of s's span and block size has room for. */
+static uint32_t full_capacity(const hak__slab_t *s) {
+  return (uint32_t)(((size_t)s->span << HAK_SLAB_SHIFT) / s->block_size);
+}
+
+size_t hak__slab_held(const hak__slab_t *s) {
+  if (s->capacity >= full_capacity(s)) return (size_t)s->span << HAK_SLAB_SHIFT;
+  size_t b = (size_t)s->capacity * s->block_size;
+  return (b + HAK_PAGE_BYTES - 1) & ~(HAK_PAGE_BYTES - 1);
+}
 
 static uint64_t coarse_seconds(void) {
   struct timespec ts;
@@ -119,7 +141,17 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   hak__superslab_t *fresh = NULL;
   hak__slab_t *s;
   unsigned n = hak__class_span(cls);
+  uint32_t bs = hak__class_size[cls];
+  uint32_t capacity = (uint32_t)(((size_t)n << HAK_SLAB_SHIFT) / bs);
   size_t bytes = (size_t)n << HAK_SLAB_SHIFT;
+  if (cls < HAK_SMALL_CLASSES && !(tc->warm >> cls & 1)) {
+    uint32_t cold = HAK_COLD_BYTES / bs ? HAK_COLD_BYTES / bs : 1;
+    if (cold < capacity) {
+      capacity = cold;
+      bytes = ((size_t)cold * bs + HAK_PAGE_BYTES - 1) & ~(HAK_PAGE_BYTES - 1);
+    }
+  }
+  if (bytes == (size_t)n << HAK_SLAB_SHIFT) tc->warm |= (uint64_t)1 << cls;
   bool purged = false;
   for (;;) {
     pthread_mutex_lock(&h->lock);
@@ -140,7 +172,6 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   }
   hak__superslab_t *ss = hak__ss_of_slab(s);
   take_slabs(h, ss, s, n, true);
-  uint32_t bs = hak__class_size[cls];
   s->free = NULL;
   HAK_OWNED_SET(s->allocs, 0);
   HAK_OWNED_SET(s->armed, HAK_ARM_FAR); /* frees == 0; the caller lists it and re-arms */
@@ -152,7 +183,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
 #endif
   s->block_size = bs;
   s->div = hak__slab_div(bs);
-  s->capacity = (uint32_t)(bytes / bs);
+  s->capacity = capacity;
   s->carved = 0;
   atomic_store_explicit(&s->bound, 0, memory_order_relaxed);
   s->cls = (uint8_t)cls;
@@ -161,8 +192,24 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
   s->next = s->prev = NULL;
   hold_slabs(h, bytes);
   pthread_mutex_unlock(&h->lock);
-  HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), bytes);
+  HAK_TRACK_CLOSE((void *)hak__slab_start(ss, s), (size_t)n << HAK_SLAB_SHIFT);
   return s;
+}
+
+bool hak__slab_widen(hak_heap_t *h, hak__tcache_t *tc, hak__slab_t *s) {
+  uint32_t full = full_capacity(s), cap = s->capacity;
+  if (cap >= full) return false;
+  pthread_mutex_lock(&h->lock);
+  size_t before = hak__slab_held(s);
+  uint32_t more = (uint32_t)(before * 4 / s->block_size);
+  s->capacity = more > cap ? (more < full ? more : full) : cap + 1;
+  size_t grow = hak__slab_held(s) - before;
+  bool ok = hak__heap_fits(h, grow);
+  if (ok) hold_slabs(h, grow);
+  else s->capacity = cap;
+  pthread_mutex_unlock(&h->lock);
+  if (ok && s->capacity == full) tc->warm |= (uint64_t)1 << s->cls;
+  return ok;
 }
 
 bool hak__slab_grow(hak_heap_t *h, hak__slab_t *s, unsigned cls) {
@@ -195,11 +242,11 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
   uint64_t f = hak__slab_frees(s);
   h->cls_allocs[s->cls] += a;
   h->cls_frees[s->cls] += f;
+  h->held -= hak__slab_held(s);
   for (unsigned i = 1; i < s->span; i++) {
     s[i].cls = HAK_SLAB_UNUSED;
     s[i].live = 0;
   }
-  h->held -= ((size_t)s->span - 1) << HAK_SLAB_SHIFT;
   s->span = 1;
   s->cls = HAK_SLAB_UNUSED;
   s->live = 0;
@@ -210,7 +257,7 @@ static void unassign(hak_heap_t *h, hak__slab_t *s) {
   s->carved = 0;
   s->block_size = 0;
   s->div = 0;
-  h->held -= HAK_SLAB_SIZE;
+  s->capacity = 0;
 }
 
 void hak__slab_fold_all_freed(hak_heap_t *h, const hak__slab_t *s) {

@@ -383,7 +383,7 @@ hak__base_t hak__tcache_refill(hak__tcache_t *tc, unsigned cls) {
       class_insert(tc, s);
     }
     if (!s->free) {
-      if (s->carved == s->capacity) {
+      if (s->carved == s->capacity && !hak__slab_widen(h, tc, s)) {
         class_unlink(tc, s); /* nothing left to hand out: park it until a block comes back */
         full_push(tc, s);
         continue;
@@ -466,6 +466,7 @@ void hak__tcache_reset_all(hak_heap_t *h) {
       tc->last[c] = NULL;
     }
     tc->full = NULL;
+    tc->warm = 0; /* a reset heap starts cold, as a new one does */
     (void)hak__remote_take_all(tc); /* their blocks die with the slabs, counted freed */
     atomic_store_explicit(&tc->remote_drained,
                           atomic_load_explicit(&tc->remote_pushed, memory_order_relaxed),

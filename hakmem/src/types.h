@@ -33,7 +33,8 @@ enum { HAK_SLAB_AVAIL = 0, HAK_SLAB_FULL = 1 }; /* hak__slab_t.state while assig
 **    of allocs (HAK_OWNED_*: stats read allocs, left and armed) and bound (atomic: freeing
 **    threads read it);
 **  - set under heap->lock at assignment, constant while assigned: owner, cls, block_size, div,
-**    capacity, key (secure builds); owner_tid changes only when the owner cache is abandoned or
+**    key (secure builds); capacity, which only the owner raises (under heap->lock: it is what
+**    the slab holds, slab.c); owner_tid changes only when the owner cache is abandoned or
 **    adopted;
 **  - any thread reads owner_tid, div and bound to validate a free, and key (secure builds) to
 **    read or write a free block's header.
@@ -181,6 +182,8 @@ struct hak__tcache_s {
   _Atomic uint64_t remote_drained;      /* blocks the owner took from `remote` */
   _Atomic uint64_t remote_drained_bytes;
   uint64_t rng;                         /* secure builds: carving order */
+  uint64_t warm; /* owner: bit c, the cache has had a slab of class c at full capacity (slab.c:
+                    the first slab of a cold class holds a page and widens as it runs out) */
   bool forked; /* abandoned in a forked child: its thread may have stopped mid-update */
   bool guest;  /* the heap's guest cache (heap.h): no thread, used under heap->guest_lock */
   _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote;

@@ -20,10 +20,10 @@ else
   echo "FAIL --lua-limit limit.lua"; echo "$out"; fails=$((fails + 1))
 fi
 # A limit too small for the standard libraries: a clean failure, no abort.
-out=$("$embed" --limit 200000 examples/lua/hello.lua 2>&1) && st=0 || st=$?
+out=$("$embed" --limit 40000 examples/lua/hello.lua 2>&1) && st=0 || st=$?
 if [[ $st == 1 ]] && grep -q "cannot create a state with the standard libraries within the limit" <<<"$out"; then
-  echo "ok   --limit 200000 (too small) fails cleanly"
+  echo "ok   --limit 40000 (too small) fails cleanly"
 else
-  echo "FAIL --limit 200000 (exit $st)"; echo "$out"; fails=$((fails + 1))
+  echo "FAIL --limit 40000 (exit $st)"; echo "$out"; fails=$((fails + 1))
 fi
 exit $fails
