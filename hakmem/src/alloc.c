@@ -250,18 +250,23 @@ void hak_free_sized(void *p, size_t size) {
 
 /* ---- queries ---- */
 
-/* A live block's location, or NULL kind BAD. A small block is found through the superslab
-** map, as free finds it (one byte load); only what that misses goes to the registry. */
-static bool resolve_live(const void *p, hak__loc_t *loc) {
-  if (!p) return false;
+/* Resolve p as free does: a small block through the superslab map (one byte load), and only
+** what that misses through the registry. */
+HAK_INLINE void resolve_mapped(const void *p, hak__loc_t *loc) {
   hak__slab_t *s = hak__resolve_small_fast(hak__uptr_from(p), &loc->base);
   if (HAK_LIKELY(s != NULL)) {
     loc->kind = HAK_LOC_SMALL;
     loc->ss = hak__ss_of_slab(s);
     loc->slab = s;
-    return !hak__blk_is_free(s, loc->base) && loc->ss->heap;
+    return;
   }
   hak__resolve(hak__uptr_from(p), loc);
+}
+
+/* A live block's location, or NULL kind BAD. */
+static bool resolve_live(const void *p, hak__loc_t *loc) {
+  if (!p) return false;
+  resolve_mapped(p, loc);
   if (loc->kind == HAK_LOC_SMALL) return !hak__blk_is_free(loc->slab, loc->base) && loc->ss->heap;
   if (loc->kind == HAK_LOC_LARGE) return loc->large->state == HAK_LARGE_LIVE;
   return false;
@@ -300,7 +305,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     return NULL;
   }
   hak__loc_t loc;
-  hak__resolve(hak__uptr_from(p), &loc);
+  resolve_mapped(p, &loc);
   if (loc.kind == HAK_LOC_BAD ||
       (loc.kind == HAK_LOC_SMALL && hak__blk_is_free(loc.slab, loc.base)) ||
       (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
