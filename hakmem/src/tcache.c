@@ -237,9 +237,16 @@ hak__tcache_t *hak__tcache_attach(hak_heap_t *h) {
 static bool slab_list_ok(hak__tcache_t *tc, hak__slab_t *s) {
   uint32_t carved = s->carved, n = 0;
   hak__block_t *b = s->free;
-  while (b && n <= carved && hak__link_slab(b) == s) { /* every link checked before it is read */
-    b = hak__blk_next(s, b);
-    n++;
+  /* Every link is checked before it is read: the head against the superslab map, each link
+  ** after it as a block of s (hak__link_in_slab: the same slab, a carved block start). */
+  if (b == NULL || hak__link_slab(b) == s) {
+    while (b && n <= carved) {
+      hak__block_t *next = hak__blk_next(s, b);
+      bool ok = hak__link_in_slab(s, b, next); /* NULL is fine */
+      n++;
+      b = next;
+      if (!ok) break;
+    }
   }
   if (n == carved && !b) return true;
   /* A cache abandoned by fork may hold a list its thread was changing (a carve, a push) when the
