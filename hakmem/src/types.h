@@ -183,7 +183,7 @@ struct hak__tcache_s {
   _Atomic uint64_t remote_drained_bytes;
   uint64_t rng;                         /* secure builds: carving order */
   uint64_t warm; /* owner: bit c, the cache has had a slab of class c at full capacity (slab.c:
-                    the first slab of a cold class holds a page and widens as it runs out) */
+                    the first slab of a cold class holds a page and widens when it runs out) */
   bool forked; /* abandoned in a forked child: its thread may have stopped mid-update */
   bool guest;  /* the heap's guest cache (heap.h): no thread, used under heap->guest_lock */
   _Alignas(HAK_CACHELINE) _Atomic(hak__block_t *) remote;
