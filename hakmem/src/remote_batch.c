@@ -111,6 +111,20 @@ void hak__rbatch_retire(void) {
   hak__tc_lock_release();
 }
 
+void hak__rbatch_forget(hak__tcache_t *tc) {
+  hak__tc_lock_acquire();
+  for (hak__rbatch_t *r = batches; r; r = r->next) {
+    batch_lock(r);
+    if (atomic_load_explicit(&r->owner, memory_order_relaxed) == tc) {
+      HAK_ASSERT(atomic_load_explicit(&r->n, memory_order_relaxed) == 0);
+      atomic_store_explicit(&r->owner, NULL, memory_order_relaxed);
+      r->heap = NULL;
+    }
+    batch_unlock(r);
+  }
+  hak__tc_lock_release();
+}
+
 void hak__rbatch_discard(hak_heap_t *h, bool count) {
   for (hak__rbatch_t *r = batches; r; r = r->next) {
     batch_lock(r);

@@ -93,6 +93,13 @@ HAK_INLINE void hak__rbatch_post_mine(void) {
 /* This thread's exit handler: post, leave the list, batch no more. */
 void hak__rbatch_retire(void);
 
+/* tc, a cache that owns no slab, is about to be freed while its heap lives (thread exit, drain,
+** collect): unbind every batch still bound for it (they are empty: a batched block keeps its
+** slab owned). Without this a batch kept a dangling owner, and when a cache of another heap
+** was made in the same memory, frees into it joined the batch as the old heap's: a destroy of
+** the new heap missed them and a later post linked blocks of a dead heap into a live queue.
+** Takes hak__tc_lock. */
+void hak__rbatch_forget(hak__tcache_t *tc);
 /* hak__tc_lock held. Drop every batch bound for h: destroy (count false: its blocks die with
 ** the heap) or reset (count true: they are counted pushed, and reset counts them drained). */
 void hak__rbatch_discard(hak_heap_t *h, bool count);

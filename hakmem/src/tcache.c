@@ -493,6 +493,7 @@ static size_t settle_idle(hak_heap_t *h, hak__tcache_t *tc) {
   if (!owns_slabs(tc) && !hak__remote_pending(tc)) {
     heap_unlink(h, tc);
     pthread_mutex_unlock(&h->lock);
+    hak__rbatch_forget(tc);
     hak__meta_free(tc);
     return n;
   }
