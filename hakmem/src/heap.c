@@ -32,7 +32,14 @@ static uint64_t slot_used[(HAK_TLS_MAX_SLOTS + 63) / 64];
 static unsigned slot_hint; /* no free slot below slot_hint * 64 */
 static hak_heap_t *live_heaps;
 
+/* The default heap is made under this lock, not pthread_once: fork_prepare takes it first, so a
+** fork never copies a half-made default heap, and a child never waits on an initialisation of
+** a thread it does not have (a pthread_once in progress at the fork hung the child under TSan,
+** whose pthread_once does not know about fork). */
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void fork_prepare(void) {
+  pthread_mutex_lock(&default_lock);
   hak__tc_lock_acquire();
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_lock(&h->guest_lock);
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_lock(&h->lock);
@@ -46,9 +53,11 @@ static void fork_parent(void) {
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_unlock(&h->lock);
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) pthread_mutex_unlock(&h->guest_lock);
   hak__tc_lock_release();
+  pthread_mutex_unlock(&default_lock);
 }
 
 static void fork_child(void) {
+  pthread_mutex_init(&default_lock, NULL);
   hak__meta_reinit_child();
   hak__ss_reinit_child();
   for (hak_heap_t *h = live_heaps; h; h = h->live_next) {
@@ -118,18 +127,16 @@ static void heap_init(hak_heap_t *h, const hak_heap_config_t *cfg) {
   hak__tc_lock_release();
 }
 
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-
-static void default_init_once(void) {
-  hak_heap_config_t cfg = { .name = "default" };
-  heap_init(&default_heap_storage, &cfg);
-  default_heap_storage.is_default = 1;
-  __atomic_store_n(&hak__default, &default_heap_storage, __ATOMIC_RELEASE);
-}
-
 hak_heap_t *hak__default_init(void) {
   pthread_once(&init_once, global_init);
-  pthread_once(&default_once, default_init_once);
+  pthread_mutex_lock(&default_lock);
+  if (__atomic_load_n(&hak__default, __ATOMIC_RELAXED) == NULL) {
+    hak_heap_config_t cfg = { .name = "default" };
+    heap_init(&default_heap_storage, &cfg);
+    default_heap_storage.is_default = 1;
+    __atomic_store_n(&hak__default, &default_heap_storage, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&default_lock);
   return __atomic_load_n(&hak__default, __ATOMIC_ACQUIRE);
 }
 
