@@ -203,7 +203,9 @@ static inline unsigned tag_byte(const unsigned char *p, size_t n, int exact) {
 ** ======================================================================
 */
 
-static HAK_LUA_NOINLINE void *alloc_new(hak_heap_t *heap, acct_t *a, size_t tagarg, size_t nsize) {
+/* Any new block: a limit to check, a size above the record's bits, or a tag Lua does not use. */
+static HAK_LUA_NOINLINE void *alloc_new_any(hak_heap_t *heap, acct_t *a, size_t tagarg,
+                                            size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
   if (unlikely(!acct_room(a, nsize))) return NULL;
   size_t req = request_size(nsize, tag, exact_class(a, nsize));
@@ -212,6 +214,29 @@ static HAK_LUA_NOINLINE void *alloc_new(hak_heap_t *heap, acct_t *a, size_t taga
   if (req != nsize || (nsize > EXACT_MAX && hak_usable_size(p) > nsize))
     p[nsize] = (unsigned char)tag;
   acct_add(a, tag, nsize);
+  return p;
+}
+
+/* hakmem was out of memory: the counts taken ahead go back. */
+static HAK_LUA_NOINLINE void *alloc_undo(acct_t *a, unsigned tag, size_t nsize) {
+  a->s.type[tag].bytes -= nsize;
+  a->s.type[tag].count--;
+  a->s.bytes -= nsize;
+  a->s.count--;
+  return NULL;
+}
+
+/* The common new block (no Lua-bytes limit, a size up to EXACT_BITS_MAX): counted before the
+** call, so all that must survive it is what the tag byte needs. */
+static HAK_LUA_NOINLINE void *alloc_new(hak_heap_t *heap, acct_t *a, size_t tagarg, size_t nsize) {
+  if (unlikely(a->limit != 0 || nsize > EXACT_BITS_MAX || tagarg >= HAK_LUA_NTAGS))
+    return alloc_new_any(heap, a, tagarg, nsize);
+  unsigned tag = (unsigned)tagarg;
+  acct_add(a, tag, nsize);
+  int bare = tag == 0 && exact_class(a, nsize); /* a class size, untyped: no tag byte */
+  unsigned char *p = hak_heap_malloc(heap, nsize + !bare);
+  if (unlikely(p == NULL)) return alloc_undo(a, tag, nsize);
+  if (!bare) p[nsize] = (unsigned char)tag;
   return p;
 }
 

@@ -145,6 +145,44 @@ Test(lua_alloc, type_stats_are_zero_once_every_block_is_freed) {
   for (int t = 0; t < HAK_LUA_NTAGS; t++) cr_expect_eq(ts.type[t].bytes, 0);
 }
 
+/* New blocks refused at the heap's limit are not counted: typed (a tag byte) and untyped of a
+** class size (none), each until the limit says no. */
+Test(lua_alloc, refused_new_blocks_leave_the_counts_exact) {
+  static void *p[4096];
+  static const struct { size_t tag, size; } kinds[] = {{LUA_TSTRING, 40}, {0, 64}, {LUA_TTABLE, 56}};
+  /* the heap's accounting record is made by its first Lua block: before any limit */
+  void *anchor = hak_lua_alloc(heap, NULL, LUA_TUSERDATA, 100);
+  cr_assert_not_null(anchor);
+  size_t n[3] = {0, 0, 0}, total = 0;
+  for (int k = 0; k < 3; k++) {
+    hak_heap_stats_t st;
+    hak_heap_get_stats(heap, &st);
+    hak_heap_set_limit(heap, st.held_bytes + 4096); /* one cold page for this kind's class */
+    while (total < 4096 && (p[total] = hak_lua_alloc(heap, NULL, kinds[k].tag, kinds[k].size)))
+      n[k]++, total++;
+    cr_assert_lt(total, 4096, "the limit never refused %zu-byte blocks", kinds[k].size);
+    cr_expect_gt(n[k], 0, "a page fits some %zu-byte blocks", kinds[k].size);
+  }
+  hak_lua_type_stats_t ts = type_stats();
+  cr_expect_eq(ts.type[LUA_TSTRING].count, n[0]);
+  cr_expect_eq(ts.type[LUA_TSTRING].bytes, 40 * n[0]);
+  cr_expect_eq(ts.type[0].count, n[1]);
+  cr_expect_eq(ts.type[0].bytes, 64 * n[1]);
+  cr_expect_eq(ts.type[LUA_TTABLE].count, n[2]);
+  cr_expect_eq(ts.type[LUA_TTABLE].bytes, 56 * n[2]);
+  cr_expect_eq(ts.type[LUA_TUSERDATA].count, 1);
+  cr_expect_eq(ts.count, total + 1);
+  cr_expect_eq(ts.bytes, 40 * n[0] + 64 * n[1] + 56 * n[2] + 100);
+  size_t i = 0;
+  for (int k = 0; k < 3; k++)
+    for (size_t j = 0; j < n[k]; j++) hak_lua_alloc(heap, p[i++], kinds[k].size, 0);
+  hak_lua_alloc(heap, anchor, 100, 0);
+  ts = type_stats();
+  cr_expect_eq(ts.count, 0);
+  cr_expect_eq(ts.bytes, 0);
+  hak_heap_set_limit(heap, 0);
+}
+
 Test(lua_alloc, type_stats_reject_null_arguments) {
   hak_lua_type_stats_t ts;
   errno = 0;
