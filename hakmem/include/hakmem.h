@@ -71,7 +71,9 @@ typedef struct hak_heap_config_s {
 typedef struct hak_heap_stats_s {
   size_t live_bytes;        /* usable sizes of blocks allocated and not yet freed */
   size_t live_blocks;       /* number of such blocks */
-  size_t held_bytes;        /* slabs assigned to the heap plus large mappings, live or cached */
+  size_t held_bytes;        /* slabs assigned to the heap (64 KiB each; a size class's first
+                               slab in a thread's cache counts the page it may use until it
+                               grows) plus large mappings, live or cached */
   size_t peak_held_bytes;   /* highest held_bytes since creation */
   size_t limit_bytes;       /* current limit, 0 = none */
   uint64_t alloc_count;     /* successful allocations (realloc that moves counts one) */
