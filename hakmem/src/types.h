@@ -1,8 +1,9 @@
 /*
 ** types.h: the data structures shared by the boxes, with their ownership rules.
-** Locks, outermost first: hak__tc_lock (thread-cache attach/detach, global) -> the remote
-** batches' spin locks (remote_batch.h) -> heap->lock (also its large blocks and their cache)
-** -> hak__ss_lock (superslab cache) and the meta-pool lock.
+** Locks, outermost first: the default heap's init lock (heap.c) -> hak__tc_lock (thread-cache
+** attach/detach, global) -> a heap's guest_lock -> the remote batches' spin locks
+** (remote_batch.h) -> heap->lock (also its large blocks and their cache) -> hak__ss_lock
+** (superslab cache) and the meta-pool lock.
 */
 #ifndef HAK_TYPES_H
 #define HAK_TYPES_H
