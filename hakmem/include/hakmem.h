@@ -52,10 +52,10 @@ typedef struct hak_heap_config_s {
   ** its own per size class). true: only the creating thread (the heap's home) does; every other
   ** thread allocates from one guest cache shared under a lock, so a heap used now and then by
   ** many threads (a connection heap and a threadpool) holds one set of slabs for all of them,
-  ** not one per thread. Frees of guest blocks are remote frees, drained by the next guest
-  ** allocation that refills, by hak_heap_drain and by hak_heap_collect (on any thread; no remote
-  ** notify is raised for them). After the home thread exits every thread is a guest. For heaps
-  ** whose other threads allocate rarely. */
+  ** not one per thread. A free of a guest block, on any thread, goes straight back into the
+  ** guest cache under that lock (not a remote free: no queue, no drain, no remote notify).
+  ** After the home thread exits every thread is a guest. For heaps whose other threads
+  ** allocate rarely. */
   bool shared_guests;
 } hak_heap_config_t;
 
@@ -78,7 +78,8 @@ typedef struct hak_heap_stats_s {
   size_t limit_bytes;       /* current limit, 0 = none */
   uint64_t alloc_count;     /* successful allocations (realloc that moves counts one) */
   uint64_t free_count;      /* frees, local and remote */
-  uint64_t remote_free_count; /* frees by a thread other than the block's owner */
+  uint64_t remote_free_count; /* frees by a thread other than the block's owner (a shared_guests
+                                 heap's guest blocks are freed under the guest lock: never) */
   size_t superslab_count;   /* superslabs owned */
   size_t large_count;       /* live large blocks (above 1 MiB, or aligned above 64 KiB) */
 } hak_heap_stats_t;

@@ -170,11 +170,31 @@ static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
   hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
 }
 
+/* A block of a shared_guests heap's guest cache: freed into it under the guest lock, whose
+** holder acts as the cache's owner, on any thread; no remote queue, no drain. */
+static HAK_NOINLINE void free_guest(hak__tcache_t *o, hak__slab_t *s, hak__base_t b,
+                                    const char *op) {
+  hak_heap_t *h = o->heap;
+  pthread_mutex_lock(&h->guest_lock);
+  bool twice = hak__blk_is_free(s, b);
+  if (!twice) {
+    hak__blk_take_back(h, b.blk, s->block_size);
+    hak__tcache_give_back(o, s, b);
+  }
+  pthread_mutex_unlock(&h->guest_lock);
+  if (twice) report_double_free(op, b.blk);
+  hak__report_pending();
+}
+
 /* A free of a valid small block by a thread that does not own its slab: onto this thread's
 ** batch for the owner, which reaches the owner's queue when it is posted (remote_batch.h). */
 static HAK_NOINLINE void free_remote(void *p, const char *op) {
   hak__base_t b;
   hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
+  if (HAK_UNLIKELY(s->owner->guest)) {
+    free_guest(s->owner, s, b, op);
+    return;
+  }
   if (HAK_UNLIKELY(hak__blk_is_free(s, b))) {
     report_double_free(op, b.blk);
     return;

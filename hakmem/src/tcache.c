@@ -294,6 +294,11 @@ static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   if (tc->cur[s->cls] != s && slab_empty(s)) release(tc, s);
 }
 
+void hak__tcache_give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
+  if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) settle(tc, s, b);
+  else hak__slab_push(s, b);
+}
+
 /* b is a block of s (owned by tc) coming back: the free fast path's count and push. */
 static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) settle(tc, s, b);

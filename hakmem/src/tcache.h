@@ -60,6 +60,10 @@ void hak__tcache_free_slow(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b);
 /* Owner: grow the span of s, whose one (medium) block is live, to class cls in place
 ** (hak__slab_grow); false when the slabs after it are taken. */
 bool hak__tcache_grow(hak__tcache_t *tc, hak__slab_t *s, unsigned cls);
+/* A free of b, a block of s owned by tc, by a thread acting as tc's owner (tc's own thread, or
+** the holder of a shared_guests heap's guest_lock for the guest cache): count, push, and the
+** slow cases (relist, release). Reports wait for hak__report_pending. */
+void hak__tcache_give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b);
 /* Move tc's remote queue into its slabs. Returns the number of blocks drained. */
 size_t hak__tcache_drain(hak__tcache_t *tc);
 /* Give every empty slab of tc back to the heap (collect, flush, exit). */
