@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#define HAK_META_SIZE 2048
+#define HAK_META_SIZE 1536 /* sizeof(hak_heap_t) and sizeof(hak__tcache_t), both 24 cache lines */
 #define HAK_META_REC_SIZE 384
 
 void *hak__meta_alloc(void); /* zeroed; NULL + ENOMEM */
