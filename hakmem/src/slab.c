@@ -44,10 +44,14 @@ static uint32_t full_capacity(const hak__slab_t *s) {
   return (uint32_t)(((size_t)s->span << HAK_SLAB_SHIFT) / s->block_size);
 }
 
+/* The pages that n blocks of bs bytes cover. */
+static size_t pages_of(uint32_t n, uint32_t bs) {
+  return ((size_t)n * bs + HAK_PAGE_BYTES - 1) & ~(HAK_PAGE_BYTES - 1);
+}
+
 size_t hak__slab_held(const hak__slab_t *s) {
   if (s->capacity >= full_capacity(s)) return (size_t)s->span << HAK_SLAB_SHIFT;
-  size_t b = (size_t)s->capacity * s->block_size;
-  return (b + HAK_PAGE_BYTES - 1) & ~(HAK_PAGE_BYTES - 1);
+  return pages_of(s->capacity, s->block_size);
 }
 
 static uint64_t coarse_seconds(void) {
@@ -153,7 +157,7 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls) {
     uint32_t cold = HAK_COLD_BYTES / bs ? HAK_COLD_BYTES / bs : 1;
     if (cold < capacity) {
       capacity = cold;
-      bytes = ((size_t)cold * bs + HAK_PAGE_BYTES - 1) & ~(HAK_PAGE_BYTES - 1);
+      bytes = pages_of(cold, bs);
     }
   }
   if (bytes == (size_t)n << HAK_SLAB_SHIFT) tc->warm |= (uint64_t)1 << cls;
@@ -212,7 +216,7 @@ bool hak__slab_widen(hak_heap_t *h, hak__tcache_t *tc, hak__slab_t *s) {
   if (ok) hold_slabs(h, grow);
   else s->capacity = cap;
   pthread_mutex_unlock(&h->lock);
-  if (ok && s->capacity == full) tc->warm |= (uint64_t)1 << s->cls;
+  if (ok) tc->warm |= (uint64_t)1 << s->cls;
   return ok;
 }
 

@@ -299,11 +299,6 @@ void hak__tcache_give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   else hak__slab_push(s, b);
 }
 
-/* b is a block of s (owned by tc) coming back: the free fast path's count and push. */
-static void give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
-  if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) settle(tc, s, b);
-  else hak__slab_push(s, b);
-}
 
 bool hak__tcache_grow(hak__tcache_t *tc, hak__slab_t *s, unsigned cls) {
   HAK_ASSERT(s->owner == tc && s->capacity == 1 && s->free == NULL);
@@ -353,7 +348,7 @@ size_t hak__tcache_drain(hak__tcache_t *tc) {
     where = list;
     list = next;
     bytes += s->block_size;
-    give_back(tc, s, b);
+    hak__tcache_give_back(tc, s, b);
     n++;
   }
   if (n) {

@@ -219,10 +219,7 @@ static HAK_LUA_NOINLINE void *alloc_new_any(hak_heap_t *heap, acct_t *a, size_t 
 
 /* hakmem was out of memory: the counts taken ahead go back. */
 static HAK_LUA_NOINLINE void *alloc_undo(acct_t *a, unsigned tag, size_t nsize) {
-  a->s.type[tag].bytes -= nsize;
-  a->s.type[tag].count--;
-  a->s.bytes -= nsize;
-  a->s.count--;
+  (void)acct_sub(a, tag, nsize); /* the record stays, even if that was its only block */
   return NULL;
 }
 
@@ -330,10 +327,8 @@ lua_State *hak__lua_newstate_raw(hak_heap_t *heap) {
   acct_t *a = acct_get(heap);
   if (a == NULL) return NULL;
   lua_State *L = lua_newstate(state_alloc, a);
-  if (L == NULL && acct_peek(heap) == a && a->s.count == 0) {
-    hak_heap_set_user(heap, NULL); /* no Lua block made it: the record goes too */
-    hak_free(a);
-  }
+  if (L == NULL && acct_peek(heap) == a && a->s.count == 0)
+    acct_release(heap, a); /* no Lua block made it: the record goes too */
   return L;
 }
 
