@@ -14,6 +14,22 @@
 #include "slab.h"
 #include "tcache.h"
 
+/* ---- tagged blocks (hakmem.h) ---- */
+
+/* The tag of a tagged block known by `size` bytes, `usable` long: at p[size] when the block is
+** longer than that, else 0 (a block of exactly its size, or SIZE_MAX: not a tagged block). */
+HAK_INLINE int tag_get(const void *p, size_t size, size_t usable) {
+  return usable > size ? ((const unsigned char *)p)[size] : 0;
+}
+
+/* Give a block of `usable` bytes, known by `size`, its tag where tag_get reads it. */
+HAK_INLINE void tag_put(void *p, size_t size, size_t usable, unsigned tag) {
+  if (usable > size) {
+    if (HAK_TRACKING) HAK_TRACK_SLACK(p, size + 1, usable);
+    ((unsigned char *)p)[size] = (unsigned char)tag;
+  }
+}
+
 /* ---- malloc ---- */
 
 /* A large block; at the heap's limit, first give back the empty slabs this thread holds for
@@ -166,106 +182,114 @@ void *hak_heap_aligned_alloc(hak_heap_t *h, size_t align, size_t size) {
 
 /* ---- free ---- */
 
-static HAK_NOINLINE void report_double_free(const char *op, const void *p) {
+/* Returns -1, what a free that freed nothing returns (a tail call for free_impl). */
+static HAK_NOINLINE int report_double_free(const char *op, const void *p) {
   hak__report(HAK_ERR_DOUBLE_FREE, op, p, "double free of a small block");
+  return -1;
 }
 
 /* A block of a shared_guests heap's guest cache: freed into it under the guest lock, whose
 ** holder acts as the cache's owner, on any thread; no remote queue, no drain. */
-static HAK_NOINLINE void free_guest(hak__tcache_t *o, hak__slab_t *s, hak__base_t b,
-                                    const char *op) {
+static HAK_NOINLINE int free_guest(hak__tcache_t *o, hak__slab_t *s, hak__base_t b,
+                                   const char *op, size_t tsize) {
   hak_heap_t *h = o->heap;
+  int tag = -1;
   pthread_mutex_lock(&h->guest_lock);
   bool twice = hak__blk_is_free(s, b);
   if (!twice) {
+    tag = tag_get(b.blk, tsize, s->block_size);
     hak__blk_take_back(h, b.blk, s->block_size);
     hak__tcache_give_back(o, s, b);
   }
   pthread_mutex_unlock(&h->guest_lock);
   if (twice) report_double_free(op, b.blk);
   hak__report_pending();
+  return tag;
 }
 
 /* A free of a valid small block by a thread that does not own its slab: onto this thread's
 ** batch for the owner, which reaches the owner's queue when it is posted (remote_batch.h). */
-static HAK_NOINLINE void free_remote(void *p, const char *op) {
+static HAK_NOINLINE int free_remote(void *p, const char *op, size_t tsize) {
   hak__base_t b;
   hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
-  if (HAK_UNLIKELY(s->owner->guest)) {
-    free_guest(s->owner, s, b, op);
-    return;
-  }
-  if (HAK_UNLIKELY(hak__blk_is_free(s, b))) {
-    report_double_free(op, b.blk);
-    return;
-  }
+  if (HAK_UNLIKELY(s->owner->guest)) return free_guest(s->owner, s, b, op, tsize);
+  if (HAK_UNLIKELY(hak__blk_is_free(s, b))) return report_double_free(op, b.blk);
+  int tag = tag_get(b.blk, tsize, s->block_size);
   hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
   hak__rbatch_free(s, b.blk);
+  return tag;
 }
 
-/* A local free that took its slab's count to 0 (counted, not pushed). */
-static HAK_NOINLINE void free_local_slow(void *p) {
+/* A local free that took its slab's count to 0 (counted, not pushed); returns the block's tag
+** (a tail call for free_impl). */
+static HAK_NOINLINE int free_local_slow(void *p, int tag) {
   hak__base_t b;
   hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
   hak__tcache_free_slow(s->owner, s, b);
+  return tag;
 }
 
 /* Not a valid small block: NULL, a large block, or an error to report. */
-static HAK_NOINLINE void free_other(void *p, const char *op) {
-  if (p == NULL) return;
+static HAK_NOINLINE int free_other(void *p, const char *op, size_t tsize) {
+  if (p == NULL) return -1;
   hak__loc_t loc;
   hak__resolve(hak__uptr_from(p), &loc);
-  if (loc.kind == HAK_LOC_LARGE) hak__large_free(&loc, op);
-  else hak__report(loc.err, op, p, loc.why);
+  if (loc.kind != HAK_LOC_LARGE) {
+    hak__report(loc.err, op, p, loc.why);
+    return -1;
+  }
+  int tag = loc.large->state == HAK_LARGE_LIVE ? tag_get(p, tsize, loc.large->usable) : -1;
+  hak__large_free(&loc, op);
+  return tag;
 }
 
 /*
 ** The fast path: resolve (superslab map, one-multiply boundary test, carved limit; NULL
-** fails the map test), ownership in one load, the block's state tag, count, push.
+** fails the map test), ownership in one load, the block's state tag, count, push. For a tagged
+** block of tsize bytes, returns its tag (SIZE_MAX: untagged, 0); -1 when nothing was freed.
 */
-HAK_INLINE void free_impl(void *p, const char *op) {
+HAK_INLINE int free_impl(void *p, const char *op, size_t tsize) {
   hak__uptr_t u = hak__uptr_from(p);
   hak__base_t b;
   hak__slab_t *s = hak__resolve_small_fast(u, &b);
-  if (HAK_UNLIKELY(s == NULL)) {
-    free_other(p, op);
-    return;
-  }
+  if (HAK_UNLIKELY(s == NULL)) return free_other(p, op, tsize);
   if (HAK_UNLIKELY(atomic_load_explicit(&s->owner_tid, memory_order_relaxed) !=
-                   HAK_THREAD_ID())) {
-    free_remote(p, op);
-    return;
-  }
+                   HAK_THREAD_ID()))
+    return free_remote(p, op, tsize);
   /* Every double free is caught here: the tag shares the line this free writes next. A double
   ** free that went unseen would corrupt more than the block: the block may sit in a remote
   ** queue, whose chain the push below would rewrite. */
-  uintptr_t tag = hak__blk_tag(s, b.blk);
-  if (HAK_UNLIKELY(hak__blk_is_free_tag(b, tag))) {
-    report_double_free(op, p);
-    return;
-  }
+  uintptr_t key = hak__blk_tag(s, b.blk);
+  if (HAK_UNLIKELY(hak__blk_is_free_tag(b, key))) return report_double_free(op, p);
+  int tag = tag_get(p, tsize, s->block_size);
   hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
-  if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) {
-    free_local_slow(p);
-    return;
-  }
-  hak__blk_link_tag(s, b.blk, s->free, tag);
+  if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) return free_local_slow(p, tag);
+  hak__blk_link_tag(s, b.blk, s->free, key);
   s->free = b.blk;
+  return tag;
 }
 
-void hak_free(void *p) { free_impl(p, "hak_free"); }
+void hak_free(void *p) { (void)free_impl(p, "hak_free", SIZE_MAX); }
 
-void hak_free_sized(void *p, size_t size) {
+/* Debug builds: a size the caller gives back that is larger than its block. */
+static inline bool size_too_big(void *p, size_t size, const char *op) {
 #ifdef HAK_DEBUG
   size_t us = hak_usable_size(p);
   if (us && size > us) {
-    hak__report(HAK_ERR_CORRUPTION, "hak_free_sized", p, "size larger than the block");
-    return;
+    hak__report(HAK_ERR_CORRUPTION, op, p, "size larger than the block");
+    return true;
   }
 #else
+  (void)p;
   (void)size;
+  (void)op;
 #endif
-  free_impl(p, "hak_free_sized");
+  return false;
+}
+
+void hak_free_sized(void *p, size_t size) {
+  if (size_too_big(p, size, "hak_free_sized")) return;
+  (void)free_impl(p, "hak_free_sized", SIZE_MAX);
 }
 
 /* ---- queries ---- */
@@ -318,6 +342,21 @@ size_t hak_good_size(size_t n) {
 
 /* ---- realloc ---- */
 
+/* p, resolved into loc, when it is a live block; else reported, errno EINVAL, false. */
+static bool realloc_resolve(void *p, hak__loc_t *loc, const char *op) {
+  resolve_mapped(p, loc);
+  if (HAK_LIKELY(loc->kind == HAK_LOC_SMALL && !hak__blk_is_free(loc->slab, loc->base)))
+    return true;
+  if (loc->kind == HAK_LOC_LARGE && loc->large->state == HAK_LARGE_LIVE) return true;
+  if (loc->kind == HAK_LOC_BAD) hak__report(loc->err, op, p, loc->why);
+  else if (loc->kind == HAK_LOC_LARGE)
+    hak__report(hak__large_dead_err(loc->large->state), op, p,
+                hak__large_dead_reason(loc->large->state));
+  else hak__report(HAK_ERR_DOUBLE_FREE, op, p, "realloc of a freed block");
+  errno = EINVAL;
+  return false;
+}
+
 void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
   if (p == NULL) return hak_heap_malloc(h, size);
   if (size == 0) {
@@ -325,18 +364,7 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
     return NULL;
   }
   hak__loc_t loc;
-  resolve_mapped(p, &loc);
-  if (loc.kind == HAK_LOC_BAD ||
-      (loc.kind == HAK_LOC_SMALL && hak__blk_is_free(loc.slab, loc.base)) ||
-      (loc.kind == HAK_LOC_LARGE && loc.large->state != HAK_LARGE_LIVE)) {
-    if (loc.kind == HAK_LOC_BAD) hak__report(loc.err, "hak_heap_realloc", p, loc.why);
-    else if (loc.kind == HAK_LOC_LARGE)
-      hak__report(hak__large_dead_err(loc.large->state), "hak_heap_realloc", p,
-                  hak__large_dead_reason(loc.large->state));
-    else hak__report(HAK_ERR_DOUBLE_FREE, "hak_heap_realloc", p, "realloc of a freed block");
-    errno = EINVAL;
-    return NULL;
-  }
+  if (!realloc_resolve(p, &loc, "hak_heap_realloc")) return NULL;
   size_t usable = hak__loc_usable(&loc);
   if (loc.kind == HAK_LOC_LARGE) {
     /* A shrink never moves; growth stays in the block's heap (mremap) when that is `h`. */
@@ -366,6 +394,123 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
   memcpy(q, p, size < usable ? size : usable);
   hak_free(p);
   return q;
+}
+
+/* ---- tagged blocks: allocate, resize, free ---- */
+
+static HAK_NOINLINE void *malloc_tagged_slow(hak_heap_t *h, size_t size, unsigned tag) {
+  size_t req = size + (tag != 0);
+  if (HAK_UNLIKELY(req < size)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = heap_malloc(h, req);
+  if (p != NULL) {
+    hak__loc_t loc;
+    resolve_mapped(p, &loc);
+    tag_put(p, size, hak__loc_usable(&loc), tag);
+  }
+  return p;
+}
+
+/* A tag other than 0 needs the byte after the block's size: the class of size + 1. Tag 0 takes
+** the class of size and gets the byte only when that class has room (a class-size block has
+** none, and reads as 0). */
+void *hak_heap_malloc_tagged(hak_heap_t *h, size_t size, unsigned char tag) {
+  size_t req = size + (tag != 0);
+  if (HAK_LIKELY(h != NULL && size < HAK_DIRECT_MAX)) {
+    hak__tcache_t *tc = hak__tcache_peek(h);
+    if (HAK_LIKELY(tc != NULL)) {
+      hak__slab_t *s = tc->direct[(req + 15) >> 4];
+      hak__block_t *b = pop_from(h, s);
+      if (HAK_LIKELY(b != NULL)) {
+        if (HAK_TRACKING) HAK_TRACK_SLACK(b, req, s->block_size);
+        tag_put(b, size, s->block_size, tag);
+        return hak__base_to_user((hak__base_t){ b });
+      }
+    }
+  }
+  return malloc_tagged_slow(h, size, tag);
+}
+
+int hak_free_tagged(void *p, size_t size) {
+  if (size_too_big(p, size, "hak_free_tagged")) return -1;
+  return free_impl(p, "hak_free_tagged", size);
+}
+
+/* The general case of hak_heap_realloc_tagged: NULL, size 0, medium and large blocks, a shrink
+** that could not move, and what the error handler gets. Medium and large blocks go through
+** hak_heap_realloc with room for the tag byte. */
+static HAK_NOINLINE void *realloc_tagged_slow(hak_heap_t *h, void *p, size_t osize, size_t nsize,
+                                              unsigned char *tagp) {
+  if (p == NULL) {
+    if (tagp) *tagp = 0;
+    return hak_heap_malloc_tagged(h, nsize, 0);
+  }
+  if (nsize == 0) {
+    int t = hak_free_tagged(p, osize);
+    if (tagp) *tagp = t < 0 ? 0 : (unsigned char)t;
+    return NULL;
+  }
+  hak__loc_t loc;
+  if (!realloc_resolve(p, &loc, "hak_heap_realloc_tagged")) return NULL;
+  size_t usable = hak__loc_usable(&loc);
+  unsigned tag = (unsigned)tag_get(p, osize, usable);
+  if (tagp) *tagp = (unsigned char)tag;
+  size_t req = nsize + (tag != 0);
+  if (HAK_UNLIKELY(req < nsize)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *q;
+  if (loc.kind == HAK_LOC_SMALL && usable <= HAK_SMALL_MAX) {
+    q = hak_heap_malloc_tagged(h, nsize, (unsigned char)tag);
+    if (q != NULL) {
+      size_t n = osize < nsize ? osize : nsize;
+      memcpy(q, p, n < usable ? n : usable);
+      hak_free(p);
+      return q;
+    }
+  } else {
+    q = hak_heap_realloc(h, p, req);
+    if (q != NULL) {
+      resolve_mapped(q, &loc);
+      tag_put(q, nsize, hak__loc_usable(&loc), tag);
+      return q;
+    }
+  }
+  if (nsize > osize) return NULL; /* p untouched, errno ENOMEM */
+  tag_put(p, nsize, usable, tag);   /* a shrink that could not move: nsize < osize <= usable */
+  return p;
+}
+
+/* The fast case: a live small block, resolved as free does, resized in place or moved. */
+void *hak_heap_realloc_tagged(hak_heap_t *h, void *p, size_t osize, size_t nsize,
+                              unsigned char *tagp) {
+  hak__base_t b;
+  hak__slab_t *s = hak__resolve_small_fast(hak__uptr_from(p), &b);
+  if (HAK_LIKELY(s != NULL && nsize - 1 < HAK_SMALL_MAX && s->block_size <= HAK_SMALL_MAX &&
+                 !hak__blk_is_free(s, b))) {
+    size_t usable = s->block_size;
+    unsigned tag = (unsigned)tag_get(p, osize, usable);
+    size_t req = nsize + (tag != 0);
+    /* In place while the request still maps to this class or a smaller one within half. */
+    if (req <= usable && (req > usable / 2 || usable <= 64)) {
+      if (tagp) *tagp = (unsigned char)tag;
+      if (HAK_TRACKING) HAK_TRACK_SLACK(p, req, usable);
+      tag_put(p, nsize, usable, tag);
+      return p;
+    }
+    void *q = hak_heap_malloc_tagged(h, nsize, (unsigned char)tag);
+    if (HAK_LIKELY(q != NULL)) {
+      if (tagp) *tagp = (unsigned char)tag;
+      size_t n = osize < nsize ? osize : nsize;
+      memcpy(q, p, n < usable ? n : usable);
+      (void)free_impl(p, "hak_heap_realloc_tagged", SIZE_MAX);
+      return q;
+    }
+  }
+  return realloc_tagged_slow(h, p, osize, nsize, tagp);
 }
 
 /* ---- default heap ---- */

@@ -6,11 +6,10 @@
 ** takes a lock or touches writable memory shared with other heaps on the allocation path (see
 ** the accounting box).
 **
-** A block's tag is known only when it is allocated, so it travels with the block: a tag byte
-** at p[size] just after the bytes Lua asked for, where size is the size Lua knows the block by.
-** Lua passes that size with every resize and free, so finding the tag costs no lookup in the
-** common case, and it works the same on whatever thread frees the block. Untyped blocks whose
-** size is exactly a size class go without the byte (see "Where the tag byte goes").
+** A block's tag is known only when it is allocated, so it travels with the block: blocks are
+** hakmem's tagged blocks (hakmem.h), whose tag byte hakmem finds from the size Lua passes with
+** every resize and free, on whatever thread frees the block. An untyped block whose size is
+** exactly a size class goes without the byte.
 */
 #include <errno.h>
 #include <stdint.h>
@@ -22,14 +21,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define HAK_LUA_NOINLINE __attribute__((noinline))
 
-/*
-** Tag byte: the tag in the low bits; UNSIZED marks a block whose hakmem size is no longer
-** (Lua's size + 1) because a shrink could not move it, so it must be freed unsized.
-*/
-#define TAG_MASK 0x7f
-#define TAG_UNSIZED 0x80
-
-_Static_assert(HAK_LUA_NTAGS <= TAG_MASK, "tags fit the tag byte");
+_Static_assert(HAK_LUA_NTAGS <= 256, "tags fit hakmem's tag byte");
 
 /*
 ** {=====================================================================
@@ -49,11 +41,8 @@ _Static_assert(HAK_LUA_NTAGS <= TAG_MASK, "tags fit the tag byte");
 typedef struct acct_s {
   hak_lua_type_stats_t s;
   size_t limit;   /* cap on s.bytes, Lua's own count; 0 = none */
-  uint64_t exact; /* bit k: 16 (k + 1) is a class size (hak_good_size), for the tag byte's rule */
   hak_heap_t *heap;
 } acct_t;
-
-static uint64_t exact_bits(void);
 
 static inline acct_t *acct_peek(const hak_heap_t *heap) { return hak_heap_user(heap); }
 
@@ -63,7 +52,6 @@ static inline acct_t *acct_get(hak_heap_t *heap) {
   if (likely(a != NULL)) return a;
   a = hak_heap_calloc(heap, 1, sizeof *a);
   if (a == NULL) return NULL;
-  a->exact = exact_bits();
   a->heap = heap;
   hak_heap_set_user(heap, a);
   return a;
@@ -146,74 +134,25 @@ size_t hak_lua_get_limit(lua_State *L) {
 
 /*
 ** {=====================================================================
-** Where the tag byte goes
-**
-** Lua sizes most of its vectors in powers of two (arrays of 16-byte values, hash parts of
-** 24-byte nodes), which land exactly on hakmem's size classes; one more byte would push each into
-** the next class (+25% to +100%). So a block Lua knows by size n is asked for as:
-**  - n + 1, tag at p[n], when n is not a class size (the byte fits in the class's slack), and
-**    always for typed objects;
-**  - n exactly, with no tag byte, for an untyped block (tag 0) whose n is a class size
-**    (hak_good_size(n) == n).
-** Reading a tag back: when n is not a class size, p[n]; when it is, the block has a tag only if
-** it is longer than n (hak_usable_size), else it is an untyped block. So an untyped block of
-** exactly n bytes that hakmem made longer gets a 0 at p[n]: one kept in place by a shrink, and
-** a large one (above EXACT_MAX) on a reused, bigger mapping.
-** ======================================================================
-*/
-
-/* hakmem.h: up to 1 MiB a fresh block of n bytes is exactly hak_good_size(n) long. */
-#define EXACT_MAX ((size_t)1 << 20)
-/* Sizes up to this are answered from the record's `exact` bits, with no call. */
-#define EXACT_BITS_MAX ((size_t)64 * 16)
-
-static uint64_t exact_bits(void) {
-  uint64_t bits = 0;
-  for (size_t k = 0; k < 64; k++)
-    if (hak_good_size(16 * (k + 1)) == 16 * (k + 1)) bits |= (uint64_t)1 << k;
-  return bits;
-}
-
-/* Whether n is a class size; a is the heap's record, or NULL (then hakmem is asked). */
-static inline int exact_class(const acct_t *a, size_t n) {
-  if (likely(a != NULL && n <= EXACT_BITS_MAX))
-    return (n & 15) == 0 && n != 0 && (a->exact >> ((n >> 4) - 1) & 1);
-  return hak_good_size(n) == n;
-}
-
-/* The size hakmem is asked for a block Lua knows by size n (exact: exact_class(n)). */
-static inline size_t request_size(size_t n, unsigned tag, int exact) {
-  return tag == 0 && exact ? n : n + 1;
-}
-
-/* The tag byte of a block Lua knows by size n; untyped blocks without one read as 0. */
-static inline unsigned tag_byte(const unsigned char *p, size_t n, int exact) {
-  if (likely(!exact)) return p[n];
-  return hak_usable_size(p) > n ? p[n] : 0;
-}
-
-/* }===================================================================== */
-
-/*
-** {=====================================================================
 ** The allocator proper, given the heap and its record `a` (NULL only on a heap with no Lua
 ** block yet, or none left). Two lua_Alloc functions call it: hak_lua_alloc, whose ud is the
 ** heap (the record is found through the heap's user word), and the one hak_lua_newstate
 ** installs, whose ud is the record itself (no lookup on the allocation path).
+**
+** Blocks are hakmem's tagged blocks (hakmem.h): the tag byte at p[size] when the block is longer
+** than the size Lua knows it by, else tag 0. So an untyped vector of a class size (Lua's powers
+** of two of 16-byte values) takes exactly its class, and hakmem finds the tag with the slab it
+** resolves for the free anyway.
 ** ======================================================================
 */
 
-/* Any new block: a limit to check, a size above the record's bits, or a tag Lua does not use. */
+/* Any new block: a limit to check, or a tag Lua does not use. */
 static HAK_LUA_NOINLINE void *alloc_new_any(hak_heap_t *heap, acct_t *a, size_t tagarg,
                                             size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
   if (unlikely(!acct_room(a, nsize))) return NULL;
-  size_t req = request_size(nsize, tag, exact_class(a, nsize));
-  unsigned char *p = hak_heap_malloc(heap, req);
-  if (unlikely(p == NULL)) return NULL;
-  if (req != nsize || (nsize > EXACT_MAX && hak_usable_size(p) > nsize))
-    p[nsize] = (unsigned char)tag;
-  acct_add(a, tag, nsize);
+  void *p = hak_heap_malloc_tagged(heap, nsize, (unsigned char)tag);
+  if (likely(p != NULL)) acct_add(a, tag, nsize);
   return p;
 }
 
@@ -223,87 +162,48 @@ static HAK_LUA_NOINLINE void *alloc_undo(acct_t *a, unsigned tag, size_t nsize) 
   return NULL;
 }
 
-/* The common new block (no Lua-bytes limit, a size up to EXACT_BITS_MAX): counted before the
-** call, so all that must survive it is what the tag byte needs. */
+/* The common new block (no Lua-bytes limit): counted before the call, so only the failure needs
+** anything after it. */
 static HAK_LUA_NOINLINE void *alloc_new(hak_heap_t *heap, acct_t *a, size_t tagarg, size_t nsize) {
-  if (unlikely(a->limit != 0 || nsize > EXACT_BITS_MAX || tagarg >= HAK_LUA_NTAGS))
+  if (unlikely(a->limit != 0 || tagarg >= HAK_LUA_NTAGS))
     return alloc_new_any(heap, a, tagarg, nsize);
   unsigned tag = (unsigned)tagarg;
   acct_add(a, tag, nsize);
-  int bare = tag == 0 && exact_class(a, nsize); /* a class size, untyped: no tag byte */
-  unsigned char *p = hak_heap_malloc(heap, nsize + !bare);
+  void *p = hak_heap_malloc_tagged(heap, nsize, (unsigned char)tag);
   if (unlikely(p == NULL)) return alloc_undo(a, tag, nsize);
-  if (!bare) p[nsize] = (unsigned char)tag;
   return p;
 }
 
-static HAK_LUA_NOINLINE void *alloc_resize(hak_heap_t *heap, acct_t *a, unsigned char *p, size_t osize,
-                          size_t nsize) {
+/* A shrink never fails (hakmem keeps a block that cannot move). */
+static HAK_LUA_NOINLINE void *alloc_resize(hak_heap_t *heap, acct_t *a, void *p, size_t osize,
+                                           size_t nsize) {
   if (nsize == osize) return p;
   if (nsize > osize && a != NULL && !acct_room(a, nsize - osize)) return NULL;
-  unsigned tag = tag_byte(p, osize, exact_class(a, osize)) & TAG_MASK;
-  size_t req = request_size(nsize, tag, exact_class(a, nsize));
-  unsigned char *q = hak_heap_realloc(heap, p, req);
-  if (unlikely(q == NULL)) {
-    if (nsize > osize) return NULL;
-    /* A shrink that could not move: keep the block, which hakmem still sizes as before
-    ** (longer than nsize < osize, so the tag byte at p[nsize] is inside it and is found). */
-    q = p;
-    q[nsize] = (unsigned char)(tag | TAG_UNSIZED);
-  } else if (req != nsize || ((q == p || nsize > EXACT_MAX) && hak_usable_size(q) > nsize)) {
-    q[nsize] = (unsigned char)tag; /* also when untyped but kept in a longer block */
-  }
-  acct_resize(a, tag, osize, nsize);
+  unsigned char tag;
+  void *q = hak_heap_realloc_tagged(heap, p, osize, nsize, &tag);
+  if (likely(q != NULL) && likely(tag < HAK_LUA_NTAGS)) acct_resize(a, tag, osize, nsize);
   return q;
 }
 
-/* The heap's last Lua block (the end of lua_close): the record goes with it. */
-static HAK_LUA_NOINLINE void *free_last(hak_heap_t *heap, acct_t *a, unsigned char *p) {
+/* The heap's last Lua block is gone (the end of lua_close): the record goes with it. */
+static HAK_LUA_NOINLINE void *free_last(hak_heap_t *heap, acct_t *a) {
   acct_release(heap, a);
-  hak_free(p);
   return NULL;
 }
 
-/* Frees a block Lua knows by size osize; exact: osize is a class size (exact_class). */
-static inline void *free_sized(hak_heap_t *heap, acct_t *a, unsigned char *p, size_t osize,
-                               int exact) {
-  unsigned t = tag_byte(p, osize, exact);
-  if (unlikely(acct_sub(a, t & TAG_MASK, osize))) return free_last(heap, a, p);
-  if (unlikely(t & TAG_UNSIZED))
-    hak_free(p);
-  else
-    hak_free_sized(p, request_size(osize, t, exact));
-  return NULL;
-}
-
-/* A class-size block: its tag byte, if any, is found by asking hakmem for its length. */
-static HAK_LUA_NOINLINE void *free_exact(hak_heap_t *heap, acct_t *a, unsigned char *p,
-                                         size_t osize) {
-  return free_sized(heap, a, p, osize, 1);
-}
-
-/* A block above EXACT_BITS_MAX, or on a heap with no record: hakmem says if its size is exact. */
-static HAK_LUA_NOINLINE void *free_other(hak_heap_t *heap, acct_t *a, unsigned char *p,
-                                         size_t osize) {
-  return free_sized(heap, a, p, osize, exact_class(a, osize));
-}
-
-/* The common case calls nothing before the free itself, so it keeps nothing in registers. */
-static HAK_LUA_NOINLINE void *free_block(hak_heap_t *heap, acct_t *a, unsigned char *p,
-                                         size_t osize) {
+static HAK_LUA_NOINLINE void *free_block(hak_heap_t *heap, acct_t *a, void *p, size_t osize) {
   if (p == NULL) return NULL;
-  if (unlikely(a == NULL || osize > EXACT_BITS_MAX)) return free_other(heap, a, p, osize);
-  if (exact_class(a, osize)) return free_exact(heap, a, p, osize);
-  return free_sized(heap, a, p, osize, 0);
+  int tag = hak_free_tagged(p, osize);
+  /* -1: hakmem reported it; a tag never written here: a wrong osize, counted as nothing */
+  if (unlikely((unsigned)tag >= HAK_LUA_NTAGS)) return NULL;
+  if (unlikely(acct_sub(a, (unsigned)tag, osize))) return free_last(heap, a);
+  return NULL;
 }
 
 /* The lua_Alloc contract; a is NULL only when p is NULL or nsize is 0 (see above). Each case
 ** is a function of its own, reached by a tail call: the dispatch saves no register. */
-static inline void *lua_alloc(hak_heap_t *heap, acct_t *a, unsigned char *p, size_t osize,
-                              size_t nsize) {
+static inline void *lua_alloc(hak_heap_t *heap, acct_t *a, void *p, size_t osize, size_t nsize) {
   if (nsize == 0) return free_block(heap, a, p, osize);
-  if (unlikely(nsize == SIZE_MAX)) /* no room for a tag byte; Lua never asks this much */
-    return p != NULL && nsize <= osize ? p : NULL;
   if (p == NULL) return alloc_new(heap, a, osize, nsize);
   return alloc_resize(heap, a, p, osize, nsize);
 }
