@@ -20,9 +20,9 @@ hak__slab_t *hak__slab_assign(hak_heap_t *h, hak__tcache_t *tc, unsigned cls);
 bool hak__slab_grow(hak_heap_t *h, hak__slab_t *s, unsigned cls);
 /* Give an empty slab back to h (the owner has unlinked it). */
 void hak__slab_release(hak_heap_t *h, hak__slab_t *s);
-/* Owner (tc): s has carved all its capacity; raise the capacity of a slab that started small
-** (a cold class's first: one page) to the whole slab, within h's limit. False when it is whole
-** already or the limit says no. */
+/* Owner (tc): s has carved all its capacity; double the pages of a slab that started small (a
+** cold class's first: one page), up to the whole slab (then the class is warm), within h's
+** limit. False when it is whole already or the limit says no. */
 bool hak__slab_widen(hak_heap_t *h, hak__tcache_t *tc, hak__slab_t *s);
 /* h->lock held: the bytes s holds (counted in the heap's held bytes). */
 size_t hak__slab_held(const hak__slab_t *s);
