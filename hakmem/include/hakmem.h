@@ -243,22 +243,33 @@ size_t hak_good_size(size_t n);
 /*
 ** Tagged blocks, for a caller that passes a block's size back at every resize and free (a
 ** lua_Alloc does): each block carries a tag byte (0-255), found with no lookup beyond the one the
-** free itself makes. The rule: a tagged block known by `size` bytes holds its tag at p[size] when
-** its usable size is above `size`, and has tag 0 otherwise. So a tag other than 0 costs the byte
-** after `size` (the class of size + 1), and tag 0 costs nothing (the class of size; a block of
-** exactly a class size has no byte). Use only the tagged calls on a tagged block, with the size
-** it is known by (its last allocation or resize); hak_usable_size and hak_heap_of work on it.
-** - hak_heap_malloc_tagged: as hak_heap_malloc (NULL + ENOMEM).
-** - hak_heap_realloc_tagged: as hak_heap_realloc from osize to nsize, keeping the tag; *tag (if
-**   not NULL) gets it whenever p was a live block. A shrink (nsize < osize) never fails: a block
-**   that cannot move stays in place. p NULL: a block with tag 0; nsize 0: frees p, NULL.
+** free itself makes, and the calls can keep the caller's per-tag counts. The rule: a tagged block
+** known by `size` bytes holds its tag at p[size] when its usable size is above `size`, and has
+** tag 0 otherwise. So a tag other than 0 costs the byte after `size` (the class of size + 1), and
+** tag 0 costs nothing (the class of size; a block of exactly a class size has no byte). Use only
+** the tagged calls on a tagged block, with the size it is known by (its last allocation or
+** resize); hak_usable_size and hak_heap_of work on it.
+** Counts: `counts` (NULL: none) has `ntags` entries; every call adds and takes out the bytes
+** (the sizes the caller knows) and blocks of its tag, so they are exact at every return. They
+** are plain memory: pass them only to calls that never run at once (a Lua state's rule); a
+** block whose tag is not below ntags (a wrong size) is not counted.
+** - hak_heap_malloc_tagged: as hak_heap_malloc (NULL + ENOMEM); NULL + EINVAL when counts is
+**   given and tag >= ntags.
+** - hak_heap_realloc_tagged: as hak_heap_realloc from osize to nsize, keeping the tag. A shrink
+**   (nsize < osize) never fails: a block that cannot move stays in place. p NULL: a block with
+**   tag 0; nsize 0: frees p, NULL.
 ** - hak_free_tagged: frees p from any thread and returns its tag; -1 for NULL and for what the
 **   error handler was given (an invalid pointer, a double free), with nothing freed.
 */
-void *hak_heap_malloc_tagged(hak_heap_t *heap, size_t size, unsigned char tag);
+typedef struct hak_tag_count_s {
+  size_t bytes; /* sum of the sizes the caller knows its live blocks of this tag by */
+  size_t count; /* live blocks of this tag */
+} hak_tag_count_t;
+void *hak_heap_malloc_tagged(hak_heap_t *heap, size_t size, unsigned char tag,
+                             hak_tag_count_t *counts, size_t ntags);
 void *hak_heap_realloc_tagged(hak_heap_t *heap, void *p, size_t osize, size_t nsize,
-                              unsigned char *tag);
-int hak_free_tagged(void *p, size_t size);
+                              hak_tag_count_t *counts, size_t ntags);
+int hak_free_tagged(void *p, size_t size, hak_tag_count_t *counts, size_t ntags);
 
 /* ---- the process default heap ---- */
 

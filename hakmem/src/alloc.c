@@ -17,9 +17,27 @@
 /* ---- tagged blocks (hakmem.h) ---- */
 
 /* The tag of a tagged block known by `size` bytes, `usable` long: at p[size] when the block is
-** longer than that, else 0 (a block of exactly its size, or SIZE_MAX: not a tagged block). */
+** longer than that, else 0 (a block of exactly its size). */
 HAK_INLINE int tag_get(const void *p, size_t size, size_t usable) {
   return usable > size ? ((const unsigned char *)p)[size] : 0;
+}
+
+/* A free's tagged arguments, passed as scalars (a struct's address would put it on the stack
+** of every free): the size the block is known by (SIZE_MAX: not a tagged free) and the caller's
+** counts (NULL: none) with their number of tags. */
+#define TAGGED_ARGS size_t tsize, hak_tag_count_t *counts, size_t ntags
+#define TAGGED tsize, counts, ntags
+#define UNTAGGED SIZE_MAX, NULL, 0
+
+/* At a free, once the block is known live: its tag (0 for an untagged free), and its size out
+** of the caller's count for that tag (tags past ntags are not counted). */
+HAK_INLINE int tag_take(const void *p, size_t usable, TAGGED_ARGS) {
+  int t = tag_get(p, tsize, usable);
+  if (counts != NULL && (size_t)t < ntags) {
+    counts[t].bytes -= tsize;
+    counts[t].count--;
+  }
+  return t;
 }
 
 /* Give a block of `usable` bytes, known by `size`, its tag where tag_get reads it. */
@@ -191,13 +209,13 @@ static HAK_NOINLINE int report_double_free(const char *op, const void *p) {
 /* A block of a shared_guests heap's guest cache: freed into it under the guest lock, whose
 ** holder acts as the cache's owner, on any thread; no remote queue, no drain. */
 static HAK_NOINLINE int free_guest(hak__tcache_t *o, hak__slab_t *s, hak__base_t b,
-                                   const char *op, size_t tsize) {
+                                   const char *op, TAGGED_ARGS) {
   hak_heap_t *h = o->heap;
   int tag = -1;
   pthread_mutex_lock(&h->guest_lock);
   bool twice = hak__blk_is_free(s, b);
   if (!twice) {
-    tag = tag_get(b.blk, tsize, s->block_size);
+    tag = tag_take(b.blk, s->block_size, TAGGED);
     hak__blk_take_back(h, b.blk, s->block_size);
     hak__tcache_give_back(o, s, b);
   }
@@ -209,12 +227,12 @@ static HAK_NOINLINE int free_guest(hak__tcache_t *o, hak__slab_t *s, hak__base_t
 
 /* A free of a valid small block by a thread that does not own its slab: onto this thread's
 ** batch for the owner, which reaches the owner's queue when it is posted (remote_batch.h). */
-static HAK_NOINLINE int free_remote(void *p, const char *op, size_t tsize) {
+static HAK_NOINLINE int free_remote(void *p, const char *op, TAGGED_ARGS) {
   hak__base_t b;
   hak__slab_t *s = hak__resolved_small(hak__uptr_from(p), &b);
-  if (HAK_UNLIKELY(s->owner->guest)) return free_guest(s->owner, s, b, op, tsize);
+  if (HAK_UNLIKELY(s->owner->guest)) return free_guest(s->owner, s, b, op, TAGGED);
   if (HAK_UNLIKELY(hak__blk_is_free(s, b))) return report_double_free(op, b.blk);
-  int tag = tag_get(b.blk, tsize, s->block_size);
+  int tag = tag_take(b.blk, s->block_size, TAGGED);
   hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
   hak__rbatch_free(s, b.blk);
   return tag;
@@ -230,7 +248,7 @@ static HAK_NOINLINE int free_local_slow(void *p, int tag) {
 }
 
 /* Not a valid small block: NULL, a large block, or an error to report. */
-static HAK_NOINLINE int free_other(void *p, const char *op, size_t tsize) {
+static HAK_NOINLINE int free_other(void *p, const char *op, TAGGED_ARGS) {
   if (p == NULL) return -1;
   hak__loc_t loc;
   hak__resolve(hak__uptr_from(p), &loc);
@@ -238,30 +256,30 @@ static HAK_NOINLINE int free_other(void *p, const char *op, size_t tsize) {
     hak__report(loc.err, op, p, loc.why);
     return -1;
   }
-  int tag = loc.large->state == HAK_LARGE_LIVE ? tag_get(p, tsize, loc.large->usable) : -1;
+  int tag = loc.large->state == HAK_LARGE_LIVE ? tag_take(p, loc.large->usable, TAGGED) : -1;
   hak__large_free(&loc, op);
   return tag;
 }
 
 /*
 ** The fast path: resolve (superslab map, one-multiply boundary test, carved limit; NULL
-** fails the map test), ownership in one load, the block's state tag, count, push. For a tagged
-** block of tsize bytes, returns its tag (SIZE_MAX: untagged, 0); -1 when nothing was freed.
+** fails the map test), ownership in one load, the block's state tag, count, push. Returns the
+** tag of a tagged block (tag_take), 0 for others; -1 when nothing was freed.
 */
-HAK_INLINE int free_impl(void *p, const char *op, size_t tsize) {
+HAK_INLINE int free_impl(void *p, const char *op, TAGGED_ARGS) {
   hak__uptr_t u = hak__uptr_from(p);
   hak__base_t b;
   hak__slab_t *s = hak__resolve_small_fast(u, &b);
-  if (HAK_UNLIKELY(s == NULL)) return free_other(p, op, tsize);
+  if (HAK_UNLIKELY(s == NULL)) return free_other(p, op, TAGGED);
   if (HAK_UNLIKELY(atomic_load_explicit(&s->owner_tid, memory_order_relaxed) !=
                    HAK_THREAD_ID()))
-    return free_remote(p, op, tsize);
+    return free_remote(p, op, TAGGED);
   /* Every double free is caught here: the tag shares the line this free writes next. A double
   ** free that went unseen would corrupt more than the block: the block may sit in a remote
   ** queue, whose chain the push below would rewrite. */
   uintptr_t key = hak__blk_tag(s, b.blk);
   if (HAK_UNLIKELY(hak__blk_is_free_tag(b, key))) return report_double_free(op, p);
-  int tag = tag_get(p, tsize, s->block_size);
+  int tag = tag_take(p, s->block_size, TAGGED);
   hak__blk_take_back(s->owner->heap, b.blk, s->block_size);
   if (HAK_UNLIKELY(HAK_OWNED_DEC(s->left) == 0)) return free_local_slow(p, tag);
   hak__blk_link_tag(s, b.blk, s->free, key);
@@ -269,7 +287,7 @@ HAK_INLINE int free_impl(void *p, const char *op, size_t tsize) {
   return tag;
 }
 
-void hak_free(void *p) { (void)free_impl(p, "hak_free", SIZE_MAX); }
+void hak_free(void *p) { (void)free_impl(p, "hak_free", UNTAGGED); }
 
 /* Debug builds: a size the caller gives back that is larger than its block. */
 static inline bool size_too_big(void *p, size_t size, const char *op) {
@@ -289,7 +307,7 @@ static inline bool size_too_big(void *p, size_t size, const char *op) {
 
 void hak_free_sized(void *p, size_t size) {
   if (size_too_big(p, size, "hak_free_sized")) return;
-  (void)free_impl(p, "hak_free_sized", SIZE_MAX);
+  (void)free_impl(p, "hak_free_sized", UNTAGGED);
 }
 
 /* ---- queries ---- */
@@ -398,7 +416,20 @@ void *hak_heap_realloc(hak_heap_t *h, void *p, size_t size) {
 
 /* ---- tagged blocks: allocate, resize, free ---- */
 
-static HAK_NOINLINE void *malloc_tagged_slow(hak_heap_t *h, size_t size, unsigned tag) {
+/* A new tagged block of size bytes into the caller's counts. */
+HAK_INLINE void tag_count(hak_tag_count_t *counts, unsigned tag, size_t size) {
+  if (counts != NULL) {
+    counts[tag].bytes += size;
+    counts[tag].count++;
+  }
+}
+
+static HAK_NOINLINE void *malloc_tagged_slow(hak_heap_t *h, size_t size, unsigned tag,
+                                             hak_tag_count_t *counts, size_t ntags) {
+  if (HAK_UNLIKELY(counts != NULL && tag >= ntags)) {
+    errno = EINVAL;
+    return NULL;
+  }
   size_t req = size + (tag != 0);
   if (HAK_UNLIKELY(req < size)) {
     errno = ENOMEM;
@@ -409,6 +440,7 @@ static HAK_NOINLINE void *malloc_tagged_slow(hak_heap_t *h, size_t size, unsigne
     hak__loc_t loc;
     resolve_mapped(p, &loc);
     tag_put(p, size, hak__loc_usable(&loc), tag);
+    tag_count(counts, tag, size);
   }
   return p;
 }
@@ -416,9 +448,10 @@ static HAK_NOINLINE void *malloc_tagged_slow(hak_heap_t *h, size_t size, unsigne
 /* A tag other than 0 needs the byte after the block's size: the class of size + 1. Tag 0 takes
 ** the class of size and gets the byte only when that class has room (a class-size block has
 ** none, and reads as 0). */
-void *hak_heap_malloc_tagged(hak_heap_t *h, size_t size, unsigned char tag) {
+void *hak_heap_malloc_tagged(hak_heap_t *h, size_t size, unsigned char tag,
+                             hak_tag_count_t *counts, size_t ntags) {
   size_t req = size + (tag != 0);
-  if (HAK_LIKELY(h != NULL && size < HAK_DIRECT_MAX)) {
+  if (HAK_LIKELY(h != NULL && size < HAK_DIRECT_MAX && (counts == NULL || tag < ntags))) {
     hak__tcache_t *tc = hak__tcache_peek(h);
     if (HAK_LIKELY(tc != NULL)) {
       hak__slab_t *s = tc->direct[(req + 15) >> 4];
@@ -426,67 +459,69 @@ void *hak_heap_malloc_tagged(hak_heap_t *h, size_t size, unsigned char tag) {
       if (HAK_LIKELY(b != NULL)) {
         if (HAK_TRACKING) HAK_TRACK_SLACK(b, req, s->block_size);
         tag_put(b, size, s->block_size, tag);
+        tag_count(counts, tag, size);
         return hak__base_to_user((hak__base_t){ b });
       }
     }
   }
-  return malloc_tagged_slow(h, size, tag);
+  return malloc_tagged_slow(h, size, tag, counts, ntags);
 }
 
-int hak_free_tagged(void *p, size_t size) {
+int hak_free_tagged(void *p, size_t size, hak_tag_count_t *counts, size_t ntags) {
   if (size_too_big(p, size, "hak_free_tagged")) return -1;
-  return free_impl(p, "hak_free_tagged", size);
+  return free_impl(p, "hak_free_tagged", size, counts, ntags);
+}
+
+/* A block of `usable` bytes, tag `tag`, resized in place from osize to nsize. */
+HAK_INLINE void *resized_in_place(void *p, size_t osize, size_t nsize, size_t usable,
+                                  unsigned tag, hak_tag_count_t *counts, size_t ntags) {
+  tag_put(p, nsize, usable, tag);
+  if (counts != NULL && tag < ntags) counts[tag].bytes += nsize - osize; /* modular: shrinks too */
+  return p;
 }
 
 /* The general case of hak_heap_realloc_tagged: NULL, size 0, medium and large blocks, a shrink
 ** that could not move, and what the error handler gets. Medium and large blocks go through
 ** hak_heap_realloc with room for the tag byte. */
 static HAK_NOINLINE void *realloc_tagged_slow(hak_heap_t *h, void *p, size_t osize, size_t nsize,
-                                              unsigned char *tagp) {
-  if (p == NULL) {
-    if (tagp) *tagp = 0;
-    return hak_heap_malloc_tagged(h, nsize, 0);
-  }
+                                              hak_tag_count_t *counts, size_t ntags) {
+  if (p == NULL) return hak_heap_malloc_tagged(h, nsize, 0, counts, ntags);
   if (nsize == 0) {
-    int t = hak_free_tagged(p, osize);
-    if (tagp) *tagp = t < 0 ? 0 : (unsigned char)t;
+    (void)hak_free_tagged(p, osize, counts, ntags);
     return NULL;
   }
   hak__loc_t loc;
   if (!realloc_resolve(p, &loc, "hak_heap_realloc_tagged")) return NULL;
   size_t usable = hak__loc_usable(&loc);
   unsigned tag = (unsigned)tag_get(p, osize, usable);
-  if (tagp) *tagp = (unsigned char)tag;
   size_t req = nsize + (tag != 0);
   if (HAK_UNLIKELY(req < nsize)) {
     errno = ENOMEM;
     return NULL;
   }
-  void *q;
   if (loc.kind == HAK_LOC_SMALL && usable <= HAK_SMALL_MAX) {
-    q = hak_heap_malloc_tagged(h, nsize, (unsigned char)tag);
+    void *q = hak_heap_malloc_tagged(h, nsize, (unsigned char)tag, counts, ntags);
     if (q != NULL) {
       size_t n = osize < nsize ? osize : nsize;
       memcpy(q, p, n < usable ? n : usable);
-      hak_free(p);
+      (void)hak_free_tagged(p, osize, counts, ntags);
       return q;
     }
   } else {
-    q = hak_heap_realloc(h, p, req);
+    void *q = hak_heap_realloc(h, p, req);
     if (q != NULL) {
       resolve_mapped(q, &loc);
-      tag_put(q, nsize, hak__loc_usable(&loc), tag);
-      return q;
+      return resized_in_place(q, osize, nsize, hak__loc_usable(&loc), tag, counts, ntags);
     }
   }
   if (nsize > osize) return NULL; /* p untouched, errno ENOMEM */
-  tag_put(p, nsize, usable, tag);   /* a shrink that could not move: nsize < osize <= usable */
-  return p;
+  /* a shrink that could not move: nsize < osize <= usable */
+  return resized_in_place(p, osize, nsize, usable, tag, counts, ntags);
 }
 
 /* The fast case: a live small block, resolved as free does, resized in place or moved. */
 void *hak_heap_realloc_tagged(hak_heap_t *h, void *p, size_t osize, size_t nsize,
-                              unsigned char *tagp) {
+                              hak_tag_count_t *counts, size_t ntags) {
   hak__base_t b;
   hak__slab_t *s = hak__resolve_small_fast(hak__uptr_from(p), &b);
   if (HAK_LIKELY(s != NULL && nsize - 1 < HAK_SMALL_MAX && s->block_size <= HAK_SMALL_MAX &&
@@ -496,21 +531,18 @@ void *hak_heap_realloc_tagged(hak_heap_t *h, void *p, size_t osize, size_t nsize
     size_t req = nsize + (tag != 0);
     /* In place while the request still maps to this class or a smaller one within half. */
     if (req <= usable && (req > usable / 2 || usable <= 64)) {
-      if (tagp) *tagp = (unsigned char)tag;
       if (HAK_TRACKING) HAK_TRACK_SLACK(p, req, usable);
-      tag_put(p, nsize, usable, tag);
-      return p;
+      return resized_in_place(p, osize, nsize, usable, tag, counts, ntags);
     }
-    void *q = hak_heap_malloc_tagged(h, nsize, (unsigned char)tag);
+    void *q = hak_heap_malloc_tagged(h, nsize, (unsigned char)tag, counts, ntags);
     if (HAK_LIKELY(q != NULL)) {
-      if (tagp) *tagp = (unsigned char)tag;
       size_t n = osize < nsize ? osize : nsize;
       memcpy(q, p, n < usable ? n : usable);
-      (void)free_impl(p, "hak_heap_realloc_tagged", SIZE_MAX);
+      (void)free_impl(p, "hak_heap_realloc_tagged", osize, counts, ntags);
       return q;
     }
   }
-  return realloc_tagged_slow(h, p, osize, nsize, tagp);
+  return realloc_tagged_slow(h, p, osize, nsize, counts, ntags);
 }
 
 /* ---- default heap ---- */

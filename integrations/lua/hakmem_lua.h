@@ -134,7 +134,7 @@ typedef struct hak_lua_type_stats_s {
 ** Fills *out with the per-type accounting of heap's Lua blocks (all zero when no block from
 ** hak_lua_alloc is live in it). Call it from the thread that runs the state, or while no
 ** thread runs it. Returns 0, or -1 with errno EINVAL for NULL arguments.
-** The accounting is a block of the heap (about 150 bytes, counted in its stats) found through
+** The accounting is a block of the heap (about 200 bytes, counted in its stats) found through
 ** the heap's user word (hak_heap_user), which the binding owns on any heap given to
 ** hak_lua_alloc. It is made by the heap's first Lua allocation and freed by the free that leaves
 ** no Lua block; hak_heap_reset and hak_heap_destroy take it with the heap's other blocks, so

@@ -39,8 +39,8 @@ _Static_assert(HAK_LUA_NTAGS <= 256, "tags fit hakmem's tag byte");
 */
 
 typedef struct acct_s {
-  hak_lua_type_stats_t s;
-  size_t limit;   /* cap on s.bytes, Lua's own count; 0 = none */
+  hak_tag_count_t type[HAK_LUA_NTAGS]; /* kept by hakmem's tagged calls (hakmem.h) */
+  size_t limit;                        /* cap on Lua's own bytes; 0 = none */
   hak_heap_t *heap;
 } acct_t;
 
@@ -57,26 +57,22 @@ static inline acct_t *acct_get(hak_heap_t *heap) {
   return a;
 }
 
+/* Lua's bytes and blocks: the sums over the tags (only limits and queries need them). */
+static size_t acct_bytes(const acct_t *a) {
+  size_t n = 0;
+  for (int t = 0; t < HAK_LUA_NTAGS; t++) n += a->type[t].bytes;
+  return n;
+}
+static size_t acct_count(const acct_t *a) {
+  size_t n = 0;
+  for (int t = 0; t < HAK_LUA_NTAGS; t++) n += a->type[t].count;
+  return n;
+}
+
 /* Whether Lua's bytes may grow by `more` under the record's limit. */
-static inline int acct_room(const acct_t *a, size_t more) {
-  return a->limit == 0 || (a->s.bytes <= a->limit && more <= a->limit - a->s.bytes);
-}
-
-static inline void acct_add(acct_t *a, unsigned tag, size_t size) {
-  a->s.type[tag].bytes += size;
-  a->s.type[tag].count++;
-  a->s.bytes += size;
-  a->s.count++;
-}
-
-/* Takes a block out of the counts; true when it was the heap's last Lua block, whose caller
-** then frees the record (acct_release). */
-static inline int acct_sub(acct_t *a, unsigned tag, size_t size) {
-  if (unlikely(a == NULL || a->s.type[tag].count == 0)) return 0;
-  a->s.type[tag].bytes -= size;
-  a->s.type[tag].count--;
-  a->s.bytes -= size;
-  return --a->s.count == 0;
+static int acct_room(const acct_t *a, size_t more) {
+  size_t bytes = acct_bytes(a);
+  return a->limit == 0 || (bytes <= a->limit && more <= a->limit - bytes);
 }
 
 static void acct_release(hak_heap_t *heap, acct_t *a) {
@@ -84,22 +80,20 @@ static void acct_release(hak_heap_t *heap, acct_t *a) {
   hak_free(a);
 }
 
-static inline void acct_resize(acct_t *a, unsigned tag, size_t osize, size_t nsize) {
-  if (unlikely(a == NULL || a->s.type[tag].count == 0)) return;
-  a->s.type[tag].bytes += nsize - osize; /* modular arithmetic: fine for shrinks */
-  a->s.bytes += nsize - osize;
-}
-
 int hak_lua_get_type_stats(hak_heap_t *heap, hak_lua_type_stats_t *out) {
   if (heap == NULL || out == NULL) {
     errno = EINVAL;
     return -1;
   }
+  memset(out, 0, sizeof *out);
   const acct_t *a = acct_peek(heap);
-  if (a != NULL)
-    *out = a->s;
-  else
-    memset(out, 0, sizeof *out);
+  if (a == NULL) return 0;
+  for (int t = 0; t < HAK_LUA_NTAGS; t++) {
+    out->type[t].bytes = a->type[t].bytes;
+    out->type[t].count = a->type[t].count;
+  }
+  out->bytes = acct_bytes(a);
+  out->count = acct_count(a);
   return 0;
 }
 
@@ -134,8 +128,7 @@ size_t hak_lua_get_limit(lua_State *L) {
 
 /*
 ** {=====================================================================
-** The allocator proper, given the heap and its record `a` (NULL only on a heap with no Lua
-** block yet, or none left). Two lua_Alloc functions call it: hak_lua_alloc, whose ud is the
+** The allocator proper, given the heap and its record `a`. Two lua_Alloc functions call it: hak_lua_alloc, whose ud is the
 ** heap (the record is found through the heap's user word), and the one hak_lua_newstate
 ** installs, whose ud is the record itself (no lookup on the allocation path).
 **
@@ -151,59 +144,47 @@ static HAK_LUA_NOINLINE void *alloc_new_any(hak_heap_t *heap, acct_t *a, size_t 
                                             size_t nsize) {
   unsigned tag = tagarg < HAK_LUA_NTAGS ? (unsigned)tagarg : 0; /* others: "something else" */
   if (unlikely(!acct_room(a, nsize))) return NULL;
-  void *p = hak_heap_malloc_tagged(heap, nsize, (unsigned char)tag);
-  if (likely(p != NULL)) acct_add(a, tag, nsize);
-  return p;
+  return hak_heap_malloc_tagged(heap, nsize, (unsigned char)tag, a->type, HAK_LUA_NTAGS);
 }
 
-/* hakmem was out of memory: the counts taken ahead go back. */
-static HAK_LUA_NOINLINE void *alloc_undo(acct_t *a, unsigned tag, size_t nsize) {
-  (void)acct_sub(a, tag, nsize); /* the record stays, even if that was its only block */
-  return NULL;
-}
-
-/* The common new block (no Lua-bytes limit): counted before the call, so only the failure needs
-** anything after it. */
+/* The common new block (no Lua-bytes limit): hakmem counts it. */
 static HAK_LUA_NOINLINE void *alloc_new(hak_heap_t *heap, acct_t *a, size_t tagarg, size_t nsize) {
   if (unlikely(a->limit != 0 || tagarg >= HAK_LUA_NTAGS))
     return alloc_new_any(heap, a, tagarg, nsize);
-  unsigned tag = (unsigned)tagarg;
-  acct_add(a, tag, nsize);
-  void *p = hak_heap_malloc_tagged(heap, nsize, (unsigned char)tag);
-  if (unlikely(p == NULL)) return alloc_undo(a, tag, nsize);
-  return p;
+  return hak_heap_malloc_tagged(heap, nsize, (unsigned char)tagarg, a->type, HAK_LUA_NTAGS);
 }
 
 /* A shrink never fails (hakmem keeps a block that cannot move). */
 static HAK_LUA_NOINLINE void *alloc_resize(hak_heap_t *heap, acct_t *a, void *p, size_t osize,
                                            size_t nsize) {
-  if (nsize == osize) return p;
-  if (nsize > osize && a != NULL && !acct_room(a, nsize - osize)) return NULL;
-  unsigned char tag;
-  void *q = hak_heap_realloc_tagged(heap, p, osize, nsize, &tag);
-  if (likely(q != NULL) && likely(tag < HAK_LUA_NTAGS)) acct_resize(a, tag, osize, nsize);
-  return q;
+  if (unlikely(a->limit != 0) && nsize > osize && !acct_room(a, nsize - osize)) return NULL;
+  return hak_heap_realloc_tagged(heap, p, osize, nsize, a->type, HAK_LUA_NTAGS);
 }
 
-/* The heap's last Lua block is gone (the end of lua_close): the record goes with it. */
-static HAK_LUA_NOINLINE void *free_last(hak_heap_t *heap, acct_t *a) {
-  acct_release(heap, a);
+/* A tag's count reached 0: if every count did, that was the heap's last Lua block (the end of
+** lua_close), and the record goes with it. */
+static HAK_LUA_NOINLINE void *free_last(acct_t *a) {
+  if (acct_count(a) == 0) acct_release(a->heap, a);
   return NULL;
 }
 
-static HAK_LUA_NOINLINE void *free_block(hak_heap_t *heap, acct_t *a, void *p, size_t osize) {
+static HAK_LUA_NOINLINE void *free_block(acct_t *a, void *p, size_t osize) {
   if (p == NULL) return NULL;
-  int tag = hak_free_tagged(p, osize);
-  /* -1: hakmem reported it; a tag never written here: a wrong osize, counted as nothing */
-  if (unlikely((unsigned)tag >= HAK_LUA_NTAGS)) return NULL;
-  if (unlikely(acct_sub(a, (unsigned)tag, osize))) return free_last(heap, a);
+  if (a == NULL) { /* hak_lua_alloc on a heap with no Lua block */
+    (void)hak_free_tagged(p, osize, NULL, 0);
+    return NULL;
+  }
+  int tag = hak_free_tagged(p, osize, a->type, HAK_LUA_NTAGS);
+  /* -1: NULL, or hakmem reported it; a tag never written here (a wrong osize): not counted */
+  if (unlikely((unsigned)tag < HAK_LUA_NTAGS && a->type[tag].count == 0)) return free_last(a);
   return NULL;
 }
 
-/* The lua_Alloc contract; a is NULL only when p is NULL or nsize is 0 (see above). Each case
-** is a function of its own, reached by a tail call: the dispatch saves no register. */
+/* The lua_Alloc contract, given the heap's record. Each case is a function of its own, reached
+** by a tail call: the dispatch saves no register, and new blocks and resizes tail-call hakmem,
+** which keeps the counts. */
 static inline void *lua_alloc(hak_heap_t *heap, acct_t *a, void *p, size_t osize, size_t nsize) {
-  if (nsize == 0) return free_block(heap, a, p, osize);
+  if (nsize == 0) return free_block(a, p, osize);
   if (p == NULL) return alloc_new(heap, a, osize, nsize);
   return alloc_resize(heap, a, p, osize, nsize);
 }
@@ -211,8 +192,13 @@ static inline void *lua_alloc(hak_heap_t *heap, acct_t *a, void *p, size_t osize
 void *hak_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   hak_heap_t *heap = ud;
   acct_t *a = acct_peek(heap);
-  if (unlikely(a == NULL) && ptr == NULL && nsize != 0 && (a = acct_get(heap)) == NULL)
-    return NULL;
+  if (unlikely(a == NULL)) {
+    /* No Lua block in the heap: a block Lua passes back is not one of ours to count. */
+    if (ptr != NULL)
+      return nsize == 0 ? free_block(NULL, ptr, osize)
+                        : hak_heap_realloc_tagged(heap, ptr, osize, nsize, NULL, 0);
+    if (nsize == 0 || (a = acct_get(heap)) == NULL) return NULL;
+  }
   return lua_alloc(heap, a, ptr, osize, nsize);
 }
 
@@ -227,7 +213,7 @@ lua_State *hak__lua_newstate_raw(hak_heap_t *heap) {
   acct_t *a = acct_get(heap);
   if (a == NULL) return NULL;
   lua_State *L = lua_newstate(state_alloc, a);
-  if (L == NULL && acct_peek(heap) == a && a->s.count == 0)
+  if (L == NULL && acct_peek(heap) == a && acct_count(a) == 0)
     acct_release(heap, a); /* no Lua block made it: the record goes too */
   return L;
 }
