@@ -89,6 +89,10 @@ static bool owns_slabs(const hak__tcache_t *tc) {
   return false;
 }
 
+static bool slab_empty(const hak__slab_t *s) {
+  return HAK_OWNED_GET(s->allocs) == hak__slab_frees(s);
+}
+
 /* Unlink s from its class list. A new head becomes current: it no longer releases when empty. */
 static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
   if (tc->last[s->cls] == s) tc->last[s->cls] = s->prev;
@@ -102,11 +106,11 @@ static void class_unlink(hak__tcache_t *tc, hak__slab_t *s) {
   s->next = s->prev = NULL;
 }
 
-/* Put s at the tail of its class list (or make it the current slab): a slab that just got its
-** first block back waits behind the others, which have had longer to collect frees, so a
-** refill does not move to a slab with one free block. A listed slab is armed to come back to
-** the slow path with its last block; one that is empty already is left for the caller to
-** release. */
+/* Put s at the tail of its class list, before the class's empty spares if it has any (or make
+** it the current slab): a slab that just got its first block back waits behind the others,
+** which have had longer to collect frees, so a refill does not move to a slab with one free
+** block. A listed slab is armed to come back to the slow path with its last block; one that is
+** empty already is left for the caller to retire. */
 static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
   unsigned c = s->cls;
   s->state = HAK_SLAB_AVAIL;
@@ -120,9 +124,14 @@ static void class_insert(hak__tcache_t *tc, hak__slab_t *s) {
   }
   uint64_t a = HAK_OWNED_GET(s->allocs);
   if (a != hak__slab_frees(s)) hak__slab_arm(s, a);
-  s->prev = tc->last[c];
-  tc->last[c]->next = s;
-  tc->last[c] = s;
+  hak__slab_t *t = tc->last[c];
+  if (a != hak__slab_frees(s)) /* the class's empty spares (retire) stay last */
+    while (t->prev != NULL && slab_empty(t)) t = t->prev;
+  s->prev = t;
+  s->next = t->next;
+  if (t->next) t->next->prev = s;
+  else tc->last[c] = s;
+  t->next = s;
 }
 
 static void full_push(hak__tcache_t *tc, hak__slab_t *s) {
@@ -141,9 +150,6 @@ static void full_unlink(hak__tcache_t *tc, hak__slab_t *s) {
   s->next = s->prev = NULL;
 }
 
-static bool slab_empty(const hak__slab_t *s) {
-  return HAK_OWNED_GET(s->allocs) == hak__slab_frees(s);
-}
 
 /* ---- attach, adopt ---- */
 
@@ -278,9 +284,32 @@ static void release(hak__tcache_t *tc, hak__slab_t *s) {
   hak__slab_release(tc->heap, s);
 }
 
+/* Empty slabs a small class keeps besides its current one (retire). */
+#define HAK_SPARE_SLABS 4
+
+/* s, a small class's listed slab other than the current one, became empty. The class keeps up
+** to HAK_SPARE_SLABS such spares, at the tail of its list, where a refill reaches them after
+** the slabs with blocks in use: a class whose slabs empty and fill in turn (objects freed
+** together by a collector, then made again) reuses them with their free lists whole, instead of
+** releasing them (the release walk checks the whole list) and carving fresh slabs. Past that,
+** an empty slab goes back to the heap; so do spares at collect, flush, thread exit and the
+** heap's limit (hak__tcache_release_empty). Medium spans are released at once: a spare would
+** hold up to a megabyte. */
+static void retire(hak__tcache_t *tc, hak__slab_t *s) {
+  unsigned spares = 0;
+  for (hak__slab_t *t = tc->last[s->cls]; t != s && t->prev != NULL && slab_empty(t); t = t->prev)
+    spares++;
+  if (s->cls >= HAK_SMALL_CLASSES || spares >= HAK_SPARE_SLABS) {
+    release(tc, s);
+  } else if (tc->last[s->cls] != s) {
+    class_unlink(tc, s); /* not the head: the current slab stays */
+    class_insert(tc, s); /* empty: last */
+  }
+}
+
 /* b, a block of s (owned by tc), came back and took s->left to 0 (counted, not pushed yet):
-** push it, relist a full slab, re-arm the current one, release s when it is empty and not
-** the current slab. */
+** push it, relist a full slab, re-arm the current one, retire s when it is empty and not the
+** current slab. */
 static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   HAK_ASSERT(s->owner == tc && HAK_OWNED_GET(s->left) == 0);
   HAK_ASSERT(hak__slab_frees(s) <= HAK_OWNED_GET(s->allocs));
@@ -291,7 +320,7 @@ static void settle(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {
   } else if (tc->cur[s->cls] == s) {
     hak__slab_arm_current(s);
   }
-  if (tc->cur[s->cls] != s && slab_empty(s)) release(tc, s);
+  if (tc->cur[s->cls] != s && slab_empty(s)) retire(tc, s);
 }
 
 void hak__tcache_give_back(hak__tcache_t *tc, hak__slab_t *s, hak__base_t b) {

@@ -68,13 +68,12 @@ Test(cold_class, widening_respects_the_limit) {
   cr_expect_eq(held(h), 3 * PAGE);
   cr_expect_null(hak_heap_malloc(h, 128), "no page left for another class");
   for (size_t i = 0; i < n; i++) hak_free(p[i]);
-  /* The first blocks freed are the two-page slab's: relisted at the head, it is current, and
-  ** the one-page slab went back at its last free. */
-  cr_expect_eq(held(h), 2 * PAGE, "empty: the class keeps its current slab (two pages), the "
-                                  "other went back: held %zu", held(h));
+  /* Empty, the class keeps its current slab and one empty spare (tcache.c, retire). */
+  cr_expect_eq(held(h), 3 * PAGE, "empty: the current slab and a spare: held %zu", held(h));
+  /* Another class at the limit: the cache gives its empty slabs back, then fits a page. */
   void *q = hak_heap_malloc(h, 128);
   cr_expect_not_null(q, "another cold class fits a page again");
-  cr_expect_eq(held(h), 3 * PAGE, "held %zu", held(h));
+  cr_expect_eq(held(h), PAGE, "held %zu", held(h));
   hak_free(q);
   hak_heap_destroy(h);
 }
@@ -89,5 +88,28 @@ Test(cold_class, warm_until_reset) {
   cr_expect_eq(held(h), 0);
   cr_assert_not_null(hak_heap_malloc(h, 64));
   cr_expect_eq(held(h), PAGE, "after reset the class is cold: a page");
+  hak_heap_destroy(h);
+}
+
+/* Slabs that empty: a small class keeps up to four empty slabs besides its current one (spares,
+** at the tail of its list: reused whole by the next refills), a fifth empty one goes back to the
+** heap at its last free; hak_heap_collect gives the spares back too. 64-byte blocks of a warm
+** class: 1024 to a slab. */
+Test(cold_class, four_spare_slabs_per_class) {
+  hak_heap_t *h = hak_heap_create(NULL);
+  static void *p[7 * 1024];
+  for (size_t i = 0; i < 7 * 1024; i++) cr_assert_not_null(p[i] = hak_heap_malloc(h, 64));
+  cr_assert_eq(held(h), 7 * SLAB, "seven whole slabs (the first widened)");
+  /* Empty the first six (parked full: not the current slab, the seventh). */
+  for (size_t i = 0; i < 6 * 1024; i++) hak_free(p[i]);
+  cr_expect_eq(held(h), 5 * SLAB, "the current slab and four spares: held %zu", held(h));
+  /* The spares are reused whole: the next 4096 blocks need no new slab. */
+  for (size_t i = 0; i < 4 * 1024; i++) cr_assert_not_null(p[i] = hak_heap_malloc(h, 64));
+  cr_expect_eq(held(h), 5 * SLAB, "held %zu", held(h));
+  for (size_t i = 0; i < 4 * 1024; i++) hak_free(p[i]);
+  hak_heap_collect(h, true);
+  cr_expect_eq(held(h), SLAB, "collect gives the empty slabs back; the full one stays: held %zu",
+               held(h));
+  for (size_t i = 6 * 1024; i < 7 * 1024; i++) hak_free(p[i]);
   hak_heap_destroy(h);
 }
