@@ -38,10 +38,14 @@
 #define MIB ((size_t)1 << 20)
 #define SS_SIZE ((size_t)4 << 20)
 
+#define NTAGS 4 /* the tags a heap's counts cover; tagged ops also try tag NTAGS */
+
 typedef struct {
   hak_heap_t *h;
   size_t limit;
   size_t last_held;
+  hak_tag_count_t counts[NTAGS]; /* kept by hakmem's tagged calls */
+  hak_tag_count_t want[NTAGS];   /* the model's */
 } fz_heap_t;
 
 typedef struct {
@@ -50,6 +54,9 @@ typedef struct {
   bool large; /* a mapping of its own (stats count it in large_count) */
   int heap;
   uint8_t fill;
+  bool tagged;  /* made by hak_heap_malloc_tagged: only the tagged ops touch it */
+  bool counted; /* its calls pass the heap's counts */
+  uint8_t tag;
 } fz_block_t;
 
 /* Why a pointer is stale; small blocks freed normally can be recycled by a later free's
@@ -73,6 +80,8 @@ static size_t in_size, in_pos;
 
 /* Reports seen as expected, per input (printed when HAK_FUZZ_VERBOSE is set). */
 static unsigned nexpected;
+/* Tagged calls made, per input (printed with the above). */
+static unsigned ntagged;
 
 static struct {
   int calls;
@@ -190,15 +199,17 @@ static int free_slot(void) {
   return -1;
 }
 
-/* A live block chosen by the input, or -1. */
-static int pick_block(void) {
+/* A live block chosen by the input, untagged (or tagged: pick_tagged), or -1. */
+static int pick_kind(bool tagged) {
   int start = byte() % NBLOCKS;
   for (int k = 0; k < NBLOCKS; k++) {
     int i = (start + k) % NBLOCKS;
-    if (blocks[i].p) return i;
+    if (blocks[i].p && blocks[i].tagged == tagged) return i;
   }
   return -1;
 }
+static int pick_block(void) { return pick_kind(false); }
+static int pick_tagged(void) { return pick_kind(true); }
 
 static int pick_heap(void) {
   int i = byte() % NHEAPS;
@@ -255,6 +266,7 @@ static void adopt(int slot, void *q, size_t size, size_t align, bool large, int 
   b->large = large;
   b->heap = hi;
   b->fill = (uint8_t)(opno * 37u + 11u);
+  b->tagged = false;
   memset(q, b->fill, size);
 }
 
@@ -287,7 +299,7 @@ static void op_create(void) {
   stale_clear();
   hak_heap_t *h = hak_heap_create(&cfg);
   CHECK(h != NULL, "hak_heap_create failed");
-  heaps[hi] = (fz_heap_t){ h, cfg.limit_bytes, 0 };
+  heaps[hi] = (fz_heap_t){ .h = h, .limit = cfg.limit_bytes };
   check_limit(hi);
 }
 
@@ -385,6 +397,9 @@ static void forget_heap_blocks(int hi, int kind) {
     stale_add(blocks[i].p, kind);
     drop_block(i);
   }
+  /* The counts belong to the caller, which drops them with the heap's blocks. */
+  memset(heaps[hi].counts, 0, sizeof heaps[hi].counts);
+  memset(heaps[hi].want, 0, sizeof heaps[hi].want);
 }
 
 static void expect_empty(int hi, const char *what) {
@@ -587,6 +602,132 @@ static void op_bad_args(void) {
   expect_no_error("bad arguments");
 }
 
+/* ---- tagged blocks: the tag byte at p[size] exactly when the block is longer ---- */
+
+static void check_counts(int hi, const char *what) {
+  for (int t = 0; t < NTAGS; t++)
+    CHECK(heaps[hi].counts[t].bytes == heaps[hi].want[t].bytes &&
+              heaps[hi].counts[t].count == heaps[hi].want[t].count,
+          "%s: tag %d counts %zu bytes %zu blocks, the model %zu, %zu", what, t,
+          heaps[hi].counts[t].bytes, heaps[hi].counts[t].count, heaps[hi].want[t].bytes,
+          heaps[hi].want[t].count);
+}
+
+/* A tagged block's tag as the rule puts it, and the model's count of it. */
+static void check_tagged(const fz_block_t *b, const char *what) {
+  check_block(b, what);
+  if (b->tag != 0) CHECK(b->usable > b->size, "%s: tagged %p has no room for its tag", what, (void *)b->p);
+  if (b->usable > b->size)
+    CHECK(b->p[b->size] == b->tag, "%s: tag byte of %p is %u, not %u", what, (void *)b->p,
+          b->p[b->size], b->tag);
+}
+
+static void count(fz_block_t *b, size_t size, int sign) {
+  if (!b->counted || b->tag >= NTAGS) return;
+  hak_tag_count_t *w = &heaps[b->heap].want[b->tag];
+  w->bytes += sign > 0 ? size : -size;
+  w->count += sign > 0 ? 1 : (size_t)-1;
+}
+
+static void adopt_tagged(int slot, void *q, size_t size, int hi, uint8_t tag, bool counted,
+                         const char *what) {
+  adopt(slot, q, size, 0, predict_large(size + (tag != 0), 0), hi, false, what);
+  fz_block_t *b = &blocks[slot];
+  b->tagged = true;
+  b->counted = counted;
+  b->tag = tag;
+  if (!b->large && size <= MEDIUM_MAX)
+    CHECK(b->usable == hak_good_size(tag ? size + 1 : size), "%s: usable %zu of %zu bytes tag %u",
+          what, b->usable, size, tag);
+  check_tagged(b, what);
+}
+
+static void op_tagged_alloc(void) {
+  int hi = pick_heap();
+  size_t size = take_size();
+  uint8_t k = byte();
+  uint8_t tag = (uint8_t)(k % (NTAGS + 1)); /* NTAGS: past the counts, refused when counted */
+  bool counted = k & 0x80;
+  int slot = free_slot();
+  if (hi < 0 || slot < 0) return;
+  bool big = !is_huge(size) && size > 8 * MIB;
+  if (big && nbig >= MAX_BIG) return;
+  stale_clear();
+  errno = 0;
+  void *q = hak_heap_malloc_tagged(heaps[hi].h, size, tag, counted ? heaps[hi].counts : NULL,
+                                   NTAGS);
+  ntagged++;
+  expect_no_error("malloc_tagged");
+  if (counted && tag >= NTAGS) {
+    CHECK(q == NULL && errno == EINVAL, "a tag past the counts gave %p errno %d", q, errno);
+  } else if (is_huge(size) || (tag && size == SIZE_MAX)) {
+    expect_alloc_failure(q, "malloc_tagged");
+  } else if (!q) {
+    allowed_failure(hi, size, "malloc_tagged");
+  } else {
+    if (big) nbig++;
+    adopt_tagged(slot, q, size, hi, tag, counted, "malloc_tagged");
+    count(&blocks[slot], size, +1);
+  }
+  check_counts(hi, "malloc_tagged");
+  check_limit(hi);
+}
+
+/* Resize (to 0: free) or free a tagged block; the tag comes back from the free. */
+static void op_tagged_change(void) {
+  int bi = pick_tagged();
+  uint8_t how = byte();
+  size_t size = take_size();
+  if (bi < 0) return;
+  fz_block_t old = blocks[bi];
+  int hi = old.heap;
+  hak_tag_count_t *counts = old.counted ? heaps[hi].counts : NULL;
+  check_tagged(&old, "tagged (before)");
+  stale_clear();
+  ntagged++;
+  errno = 0;
+  if (how & 1) {
+    int t = hak_free_tagged(old.p, old.size, counts, NTAGS);
+    expect_no_error("free_tagged");
+    CHECK(t == old.tag, "free_tagged of %p returned %d, not %u", (void *)old.p, t, old.tag);
+    count(&old, old.size, -1);
+    drop_block(bi);
+    stale_add(old.p, old.large ? ST_FREED_LARGE : ST_FREED_SMALL);
+  } else {
+    if (!is_huge(size) && size > 8 * MIB) return;
+    void *q = hak_heap_realloc_tagged(heaps[hi].h, old.p, old.size, size, counts, NTAGS);
+    expect_no_error("realloc_tagged");
+    if (size == 0) {
+      CHECK(q == NULL, "realloc_tagged(p, 0) returned %p", q);
+      count(&old, old.size, -1);
+      drop_block(bi);
+      stale_add(old.p, old.large ? ST_FREED_LARGE : ST_FREED_SMALL);
+    } else if (!q) {
+      CHECK(size > old.size, "a shrink of %p (%zu -> %zu) failed", (void *)old.p, old.size, size);
+      allowed_failure(hi, size, "realloc_tagged");
+      check_tagged(&old, "failed realloc_tagged");
+    } else {
+      size_t keep = old.size < size ? old.size : size;
+      CHECK(filled(q, keep, old.fill), "realloc_tagged lost contents (%zu -> %zu)", old.size,
+            size);
+      count(&old, old.size, -1);
+      drop_block(bi);
+      if (q != (void *)old.p) stale_add(old.p, old.large ? ST_FREED_LARGE : ST_FREED_SMALL);
+      /* A large block stays large in its own heap (mremap); the byte may need size + 1. */
+      adopt(bi, q, size, 0, old.large || predict_large(size + (old.tag != 0), 0), hi, false,
+            "realloc_tagged");
+      fz_block_t *b = &blocks[bi];
+      b->tagged = true;
+      b->counted = old.counted;
+      b->tag = old.tag;
+      check_tagged(b, "realloc_tagged");
+      count(b, size, +1);
+    }
+  }
+  check_counts(hi, "tagged change");
+  check_limit(hi);
+}
+
 /* ---- corruption (issue 11) ---- */
 
 /* The second thread: it frees what it is handed, then posts its batch or not, while the main
@@ -760,12 +901,14 @@ static void check_canaries(void) {
 }
 
 static void op_more(void) {
-  switch (byte() % 5) {
+  switch (byte() % 7) {
     case 0: op_bad_args(); break;
     case 1: op_remote_free(); break;
     case 2: op_drain(); break;
     case 3: op_uaf_write(); break;
-    default: op_overflow(); break;
+    case 4: op_overflow(); break; /* 0-4 as before the tagged ops: the seeds keep their meaning */
+    case 5: op_tagged_alloc(); break;
+    default: op_tagged_change(); break;
   }
 }
 
@@ -785,7 +928,8 @@ static void teardown(void) {
   check_canaries();
   if (getenv("HAK_FUZZ_VERBOSE"))
     fprintf(stderr, "hakmem fuzz: %u ops, %u invalid calls reported, %u corruptions made, %d "
-            "corruption reports\n", opno, nexpected, ncorruptions, errlog.corrupt_calls);
+            "corruption reports, %u tagged calls\n", opno, nexpected, ncorruptions,
+            errlog.corrupt_calls, ntagged);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -802,13 +946,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nstale = 0;
   nbig = 0;
   nexpected = 0;
+  ntagged = 0;
   in_data = data;
   in_size = size;
   in_pos = 0;
   /* Two heaps always exist, one of them limited, so short inputs do something. */
   heaps[0].h = hak_heap_create(NULL);
   hak_heap_config_t lim = { .name = "limited", .limit_bytes = 4 * MIB };
-  heaps[1] = (fz_heap_t){ hak_heap_create(&lim), lim.limit_bytes, 0 };
+  heaps[1] = (fz_heap_t){ .h = hak_heap_create(&lim), .limit = lim.limit_bytes };
   CHECK(heaps[0].h && heaps[1].h, "hak_heap_create failed");
   for (opno = 0; opno < MAX_OPS && in_pos < in_size; opno++) {
     switch (byte() % 16) {

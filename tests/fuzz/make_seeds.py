@@ -48,6 +48,10 @@ def drain(h): return [15, 2, h]
 # block, 6 a bit flip, 7 a random word (8 more bytes).
 def uaf_write(k, word, kind, off, extra=()): return [15, 3, k, word, kind, off] + list(extra)
 def overflow(b, n, fill): return [15, 4, b, n - 1, fill]
+# Tagged blocks: tag 0-3 (4: past the heap's counts), counted or not; change: free (how odd) or
+# resize to n (0: free).
+def tagged_alloc(h, n, tag, counted): return [15, 5, h] + size(n) + [(128 if counted else 0) + (tag - (3 if counted else 0)) % 5]
+def tagged_change(b, how, n): return [15, 6, b, how] + size(n)
 
 
 def seeds():
@@ -157,6 +161,22 @@ def seeds():
         p += malloc(0, [16, 64, 100, 1000][i % 4])
     p += stats(0, 1)
     s["overflow_neighbour"] = p
+    p = []
+    tsizes = [0, 1, 15, 16, 17, 31, 32, 100, 112, 1000, 1024, 4096, 32767, 32768, 40000, 1048576, 2000000]
+    for i, n in enumerate(tsizes):
+        p += tagged_alloc(i % 2, n, i % 5, i % 3 != 0)
+    p += stats(0) + stats(1)
+    for i, n in enumerate([32, 17, 5000, 16, 0, 70000, 3, 1048575, 64, 2500000, 8]):
+        p += tagged_change(i * 3, 2 * i, n)  # resizes (how even)
+    for i in range(0, 24, 2):
+        p += tagged_change(i, 1, 0)  # frees
+    for i, n in enumerate(tsizes):
+        p += tagged_alloc(0, n, (i + 1) % 4, True)
+    p += reset(0)
+    for i, n in enumerate(tsizes[:8]):
+        p += tagged_alloc(0, n, i % 4, True)
+    p += stats(0, 1)
+    s["tagged"] = p
     rnd = random.Random(6)
     for i in range(8):
         s["random_%d" % i] = [rnd.randrange(256) for _ in range(rnd.randrange(64, 600))]
