@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "test_util.h"
+
 enum { ROUNDS = 150, N1 = 40, N2 = 90 }; /* N1 < 64: H1's only post is the racing one */
 
 static hak_heap_t *h1, *h2;
