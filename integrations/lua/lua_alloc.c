@@ -128,9 +128,10 @@ size_t hak_lua_get_limit(lua_State *L) {
 
 /*
 ** {=====================================================================
-** The allocator proper, given the heap and its record `a`. Two lua_Alloc functions call it: hak_lua_alloc, whose ud is the
-** heap (the record is found through the heap's user word), and the one hak_lua_newstate
-** installs, whose ud is the record itself (no lookup on the allocation path).
+** The allocator proper, given the heap and its record `a`. Two lua_Alloc functions call it:
+** hak_lua_alloc, whose ud is the heap (the record is found through the heap's user word), and
+** the one hak_lua_newstate installs, whose ud is the record itself (no lookup on the allocation
+** path).
 **
 ** Blocks are hakmem's tagged blocks (hakmem.h): the tag byte at p[size] when the block is longer
 ** than the size Lua knows it by, else tag 0. So an untyped vector of a class size (Lua's powers

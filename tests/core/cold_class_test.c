@@ -56,8 +56,9 @@ Test(cold_class, one_block_per_class_holds_its_pages) {
 }
 
 /* A heap limit of three pages: a cold class fits where a whole slab would not; it widens to two
-** pages, the next step (the whole slab) is refused at the limit, and the class gets another one-page slab
-** (three pages); then nothing fits, not even another class; freeing makes room again. */
+** pages, the next step (the whole slab) is refused at the limit, and the class gets another
+** one-page slab (three pages); then nothing fits, not even another class; freeing makes room
+** again. */
 Test(cold_class, widening_respects_the_limit) {
   hak_heap_t *h = hak_heap_create(&(hak_heap_config_t){.limit_bytes = 3 * PAGE});
   void *p[300];

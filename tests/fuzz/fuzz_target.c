@@ -616,7 +616,8 @@ static void check_counts(int hi, const char *what) {
 /* A tagged block's tag as the rule puts it, and the model's count of it. */
 static void check_tagged(const fz_block_t *b, const char *what) {
   check_block(b, what);
-  if (b->tag != 0) CHECK(b->usable > b->size, "%s: tagged %p has no room for its tag", what, (void *)b->p);
+  if (b->tag != 0)
+    CHECK(b->usable > b->size, "%s: tagged %p has no room for its tag", what, (void *)b->p);
   if (b->usable > b->size)
     CHECK(b->p[b->size] == b->tag, "%s: tag byte of %p is %u, not %u", what, (void *)b->p,
           b->p[b->size], b->tag);

@@ -50,7 +50,9 @@ def uaf_write(k, word, kind, off, extra=()): return [15, 3, k, word, kind, off] 
 def overflow(b, n, fill): return [15, 4, b, n - 1, fill]
 # Tagged blocks: tag 0-3 (4: past the heap's counts), counted or not; change: free (how odd) or
 # resize to n (0: free).
-def tagged_alloc(h, n, tag, counted): return [15, 5, h] + size(n) + [(128 if counted else 0) + (tag - (3 if counted else 0)) % 5]
+def tagged_alloc(h, n, tag, counted):
+    k = 128 + (tag - 128) % 5 if counted else tag  # k % 5 == tag, bit 7: counted
+    return [15, 5, h] + size(n) + [k]
 def tagged_change(b, how, n): return [15, 6, b, how] + size(n)
 
 
@@ -162,7 +164,8 @@ def seeds():
     p += stats(0, 1)
     s["overflow_neighbour"] = p
     p = []
-    tsizes = [0, 1, 15, 16, 17, 31, 32, 100, 112, 1000, 1024, 4096, 32767, 32768, 40000, 1048576, 2000000]
+    tsizes = [0, 1, 15, 16, 17, 31, 32, 100, 112, 1000, 1024, 4096, 32767, 32768, 40000, 1048576,
+              2000000]
     for i, n in enumerate(tsizes):
         p += tagged_alloc(i % 2, n, i % 5, i % 3 != 0)
     p += stats(0) + stats(1)
